@@ -1,0 +1,96 @@
+"""One `Settings` object, built from environment variables and CLI flags, passed down explicitly.
+
+No other module reads environment variables: they all receive a `Settings`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from .errors import InputError
+
+DEFAULT_HF_REPO = "lart-demo/weights"
+DEFAULT_HF_REVISION = "main"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the pipeline, CLI and app may be configured with."""
+
+    weights_dir: Path = Path("weights")
+    device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
+    hf_repo: str = DEFAULT_HF_REPO
+    hf_revision: str = DEFAULT_HF_REVISION
+    accept_smpl_license: bool = False
+    smpl_path: Path | None = None
+    # input caps: applied explicitly and reported in the clip metadata, never silently
+    max_duration_s: float = 60.0
+    max_side: int = 1280
+    max_upload_mb: float = 500.0
+    processing_fps: float | None = None  # None keeps the source fps
+    # tracking / actions
+    max_people: int = 10
+    min_box_w: int = 100
+    min_box_h: int = 200
+    detector_threshold: float = 0.8
+    # rendering
+    labels_per_person: int = 3
+    min_label_prob: float = 0.0
+    render_style: str = "mesh+labels"  # "mesh" | "mesh+labels" | "side-by-side"
+    mesh_opacity: float = 0.85
+    face_blur: bool = False
+    # where runs are written (the app's cache lives below it)
+    output_dir: Path = Path("outputs")
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """A copy with the given fields replaced; `None` values are ignored (unset CLI flags)."""
+        known = {f.name for f in fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise InputError(f"Unknown setting(s): {', '.join(sorted(unknown))}")
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+_ENV_MAP: dict[str, tuple[str, type]] = {
+    "LART_DEMO_WEIGHTS": ("weights_dir", Path),
+    "LART_DEMO_DEVICE": ("device", str),
+    "LART_DEMO_HF_REPO": ("hf_repo", str),
+    "LART_DEMO_HF_REVISION": ("hf_revision", str),
+    "LART_DEMO_ACCEPT_SMPL_LICENSE": ("accept_smpl_license", bool),
+    "LART_DEMO_SMPL_PATH": ("smpl_path", Path),
+    "LART_DEMO_MAX_DURATION": ("max_duration_s", float),
+    "LART_DEMO_MAX_SIDE": ("max_side", int),
+    "LART_DEMO_MAX_UPLOAD_MB": ("max_upload_mb", float),
+    "LART_DEMO_OUTPUT_DIR": ("output_dir", Path),
+}
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _parse(name: str, raw: str, kind: type) -> object:
+    if kind is bool:
+        low = raw.strip().lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        raise InputError(f"{name}={raw!r} is not a yes/no value (use 1 or 0).")
+    try:
+        return kind(raw)
+    except ValueError as exc:
+        raise InputError(f"{name}={raw!r} is not a valid {kind.__name__}.") from exc
+
+
+def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Settings from `env` (default: the process environment), then explicit overrides (CLI flags)."""
+    env = os.environ if env is None else env
+    values: dict[str, object] = {}
+    for var, (name, kind) in _ENV_MAP.items():
+        if var in env:
+            values[name] = _parse(var, env[var], kind)
+    return Settings().with_overrides(**values).with_overrides(**overrides)

@@ -1,0 +1,87 @@
+"""Loading released checkpoints safely and strictly.
+
+Every model module maps its upstream keys in ONE function and then calls `assign_state_dict`,
+so "strict about what we use" means the same thing everywhere: a missing or mis-shaped key is a
+`ModelError` that names the key; a key the model does not use must be dropped on purpose.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import ModelError, WeightsError
+
+
+def torch_load_safe(path: str | Path, safe_globals: Sequence[Any] = ()) -> Any:
+    """`torch.load` with `weights_only=True` (no arbitrary code from files off the network).
+
+    `safe_globals` lists extra classes (or `(stand_in, "module.Name")` pairs) a file is allowed to
+    pickle, e.g. a config object stored next to the tensors.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"Weight file not found: {path}. Run `python -m lart_demo weights status`.")
+    try:
+        with torch.serialization.safe_globals(list(safe_globals)):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
+        raise WeightsError(
+            f"Could not read {path.name}: {str(exc).splitlines()[0][:300]}. The file may be truncated or "
+            f"not the released checkpoint; delete it and run `python -m lart_demo weights download`."
+        ) from exc
+
+
+def assign_state_dict(
+    module: nn.Module,
+    state_dict: Mapping[str, torch.Tensor],
+    *,
+    model_name: str,
+    ignore_prefixes: Iterable[str] = (),
+    optional_keys: Iterable[str] = (),
+) -> None:
+    """Load `state_dict` (already in the module's key names) into `module`, strictly.
+
+    - a module key absent from `state_dict` (and not in `optional_keys`) -> ModelError naming it;
+    - a shape mismatch -> ModelError naming key, expected and found shapes;
+    - a checkpoint key the module lacks, unless it starts with one of `ignore_prefixes` -> ModelError.
+    Values are cast to the module's dtype (released files may be float16).
+    """
+    ignore = tuple(ignore_prefixes)
+    optional = set(optional_keys)
+    own = module.state_dict(keep_vars=True)
+    missing = [k for k in own if k not in state_dict and k not in optional]
+    unexpected = [k for k in state_dict if k not in own and not k.startswith(ignore)]
+    mis_shaped = [
+        f"{k}: model {tuple(own[k].shape)} vs checkpoint {tuple(state_dict[k].shape)}"
+        for k in own
+        if k in state_dict and tuple(own[k].shape) != tuple(state_dict[k].shape)
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing keys ({len(missing)}): {', '.join(missing[:8])}" + (" ..." if len(missing) > 8 else ""))
+    if mis_shaped:
+        problems.append(f"mis-shaped keys: {'; '.join(mis_shaped[:8])}")
+    if unexpected:
+        problems.append(
+            f"unexpected keys ({len(unexpected)}): {', '.join(unexpected[:8])}" + (" ..." if len(unexpected) > 8 else "")
+        )
+    if problems:
+        raise ModelError(
+            f"The {model_name} checkpoint does not fit the model built from its config: "
+            + " | ".join(problems)
+            + ". Check that the checkpoint and its config file belong together."
+        )
+    with torch.no_grad():
+        for key, target in own.items():
+            if key not in state_dict:
+                continue
+            value = state_dict[key]
+            if target.is_meta:
+                continue
+            target.copy_(value.to(dtype=target.dtype))

@@ -1,0 +1,41 @@
+"""Shared fixtures: where the reference material lives, synthetic SMPL, example clips."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("LART_DEMO_SHARED", REPO_ROOT.parent / "shared"))
+GOLDEN_ROOT = Path(os.environ.get("LART_DEMO_GOLDEN_ROOT", SHARED / "reference" / "golden"))
+SMPL_SYNTHETIC = SHARED / "reference" / "smpl_synthetic"
+EXAMPLES = SHARED / "examples"
+REFERENCE = SHARED / "reference"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    return REFERENCE
+
+
+@pytest.fixture(scope="session")
+def golden_root() -> Path:
+    return GOLDEN_ROOT
+
+
+@pytest.fixture(scope="session")
+def smpl_dir() -> Path:
+    """The synthetic SMPL-format body (NOT the licensed SMPL): SMPL_NEUTRAL.pkl, SMPL_to_J19.pkl, mean params."""
+    return SMPL_SYNTHETIC
+
+
+@pytest.fixture(scope="session")
+def examples_dir() -> Path:
+    return EXAMPLES
