@@ -8,6 +8,7 @@ Conventions used by every stage:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,3 +57,11 @@ class FramePeople:
     frame_index: int
     image_size: tuple[int, int]  # (H, W)
     people: list[PersonObservation] = field(default_factory=list)
+
+
+# progress(stage, done, total): stages report how far they are; total may be None when unknown.
+ProgressFn = Callable[[str, int, int | None], None]
+
+
+def no_progress(stage: str, done: int, total: int | None) -> None:
+    """The default progress callback: report nothing."""

@@ -14,7 +14,6 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-
 from conftest import GOLDEN_ROOT
 
 CASES_DIR = Path(__file__).parent / "golden_cases"

@@ -37,6 +37,10 @@ def torch_load_safe(path: str | Path, safe_globals: Sequence[Any] = ()) -> Any:
         ) from exc
 
 
+def _first(items: list[str], sep: str, n: int = 8) -> str:
+    return sep.join(items[:n]) + (" ..." if len(items) > n else "")
+
+
 def assign_state_dict(
     module: nn.Module,
     state_dict: Mapping[str, torch.Tensor],
@@ -64,13 +68,11 @@ def assign_state_dict(
     ]
     problems = []
     if missing:
-        problems.append(f"missing keys ({len(missing)}): {', '.join(missing[:8])}" + (" ..." if len(missing) > 8 else ""))
+        problems.append(f"missing keys ({len(missing)}): {_first(missing, ', ')}")
     if mis_shaped:
-        problems.append(f"mis-shaped keys: {'; '.join(mis_shaped[:8])}")
+        problems.append(f"mis-shaped keys: {_first(mis_shaped, '; ')}")
     if unexpected:
-        problems.append(
-            f"unexpected keys ({len(unexpected)}): {', '.join(unexpected[:8])}" + (" ..." if len(unexpected) > 8 else "")
-        )
+        problems.append(f"unexpected keys ({len(unexpected)}): {_first(unexpected, ', ')}")
     if problems:
         raise ModelError(
             f"The {model_name} checkpoint does not fit the model built from its config: "

@@ -19,7 +19,8 @@ def assert_rel(name: str, actual: object, expected: object, tol: float) -> None:
     err = np.abs(a - e) / np.maximum(1.0, np.abs(e))
     worst = float(np.nanmax(err)) if err.size else 0.0
     assert not np.isnan(a).any() or np.isnan(e).any(), f"{name}: NaN where the reference has none"
-    assert worst <= tol, f"{name}: max rel err {worst:.3g} > {tol:g} at {np.unravel_index(np.nanargmax(err), err.shape)}"
+    where = np.unravel_index(np.nanargmax(err), err.shape) if err.size else ()
+    assert worst <= tol, f"{name}: max rel err {worst:.3g} > {tol:g} at {where}"
 
 
 def assert_close(name: str, actual: object, expected: object, atol: float, rtol: float = 0.0) -> None:
