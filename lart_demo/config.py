@@ -42,6 +42,7 @@ class Settings:
     render_style: str = "mesh+labels"  # "mesh" | "mesh+labels" | "side-by-side"
     mesh_opacity: float = 0.85
     face_blur: bool = False
+    render_backend: str = "auto"  # "auto" | "egl" | "osmesa" | "cpu" (numpy fallback)
     # where runs are written (the app's cache lives below it)
     output_dir: Path = Path("outputs")
     extra: dict[str, str] = field(default_factory=dict)
@@ -66,6 +67,7 @@ _ENV_MAP: dict[str, tuple[str, type]] = {
     "LART_DEMO_MAX_SIDE": ("max_side", int),
     "LART_DEMO_MAX_UPLOAD_MB": ("max_upload_mb", float),
     "LART_DEMO_OUTPUT_DIR": ("output_dir", Path),
+    "LART_DEMO_RENDER_BACKEND": ("render_backend", str),
 }
 
 _TRUE = {"1", "true", "yes", "on"}

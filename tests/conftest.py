@@ -15,6 +15,14 @@ EXAMPLES = SHARED / "examples"
 REFERENCE = SHARED / "reference"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # One intra-op thread: on the 2-core CI machine torch's default of 2 threads makes small models
+    # many times slower under load; the goldens were checked to agree across thread counts.
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     return SHARED
