@@ -1,0 +1,555 @@
+"""PHALP's pose transformer v2: forecasts a track's next 229-d pose vector from its 7-entry history.
+
+Built from `config_40006.yaml` (root key `configs`), loaded from `pose_predictor_40006.ckpt` (a
+Lightning checkpoint of the encoder, keys `encoder.<module key>`), normalised with `mean_std.npy`
+(phalp_spec.md section 4.4).
+
+`predict_next` replicates `PHALP.forward_for_tracking(..., 'P', time)`:
+the history is placed on a `frame_length`-slot timeline (slot = frame - first frame), empty slots
+become the mask token and are masked as attention keys, the transformer runs over every slot and
+each slot is decoded to [global_orient 9 | body_pose 207 | betas 10 | location head 3] (NOT
+de-normalised). Upstream then returns, for EVERY track, the decoded vector at the FIRST track's
+target slot ("first-track slot" quirk, `first_track_slot_quirk=True`, the default).
+
+Deliberate deviations (documented in README):
+- Loading: upstream maps keys with `k.replace("encoder.", "")`, which also mangles
+  `encoder.pose_shape_encoder.*`, so those 4 tensors are never loaded and stay randomly initialised
+  (unseeded) in the original tracker. We strip only the leading `encoder.` and load every tensor.
+- A history spanning more than `frame_length - 1` frames crashes upstream
+  (`'int' object has no attribute 'item'`). We keep only the entries within `frame_length - 1`
+  frames of the newest one (older entries are dropped; the window starts at the oldest kept entry).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import pickle
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from torch import nn
+
+from ..errors import ModelError, WeightsError
+from ..weight_files import WeightFiles
+from .checkpoint import assign_state_dict, torch_load_safe
+from .hmar import IEFSMPLHead
+
+POSE_DIM = 229  # [global_orient 9 | body_pose 207 | betas 10 | Tx, Ty, tz/200]
+SINUSOID_LENGTH = 10000  # length of the (unused) sinusoidal position tables in the checkpoint
+
+
+# --------------------------------------------------------------------------------------------------
+# configuration
+
+
+@dataclass(frozen=True)
+class PosePredictorConfig:
+    """The `configs` section of config_40006.yaml. Defaults are the spec's assumed values."""
+
+    frame_length: int = 125
+    in_feat: int = 256
+    depth: int = 16
+    heads: int = 16
+    dim_head: int = 64
+    mlp_dim: int = 512
+    conv_pad: int = 1
+    conv_stride: int = 5
+    pose_dim: int = POSE_DIM
+    pose_mid_dim: int = 229
+    pose_en_dim: int = 256
+    num_smpl_heads: int = 1
+    num_action_classes: int = 80
+    num_valid_action_classes: int = 60
+    predict_valid: bool = True
+    mask_type_test: str = "zero"
+    num_body_joints: int = 23  # from PHALP's SMPL config, not the yaml
+
+    def __post_init__(self) -> None:
+        if self.pose_en_dim != self.in_feat:
+            raise ModelError(
+                f"Pose predictor config: extra_feat.pose_shape.en_dim ({self.pose_en_dim}) must equal in_feat "
+                f"({self.in_feat})."
+            )
+        if self.frame_length % self.conv_stride:
+            raise ModelError(
+                f"Pose predictor config: frame_length {self.frame_length} is not divisible by the conv stride "
+                f"{self.conv_stride}."
+            )
+        if self.mask_type_test != "zero":
+            raise ModelError(f"Pose predictor mask_type_test {self.mask_type_test!r} is not supported (only 'zero').")
+        if self.pose_dim != POSE_DIM:
+            raise ModelError(f"Pose predictor pose_shape.dim must be {POSE_DIM} (got {self.pose_dim}).")
+
+    @property
+    def num_actions(self) -> int:
+        return self.num_valid_action_classes if self.predict_valid else self.num_action_classes
+
+    @classmethod
+    def from_configs(cls, configs: Mapping[str, Any]) -> PosePredictorConfig:
+        """From the yaml's `configs` mapping (names as Pose_transformer_v2 reads them)."""
+        try:
+            tr = configs["transformer"]
+            pose = configs["extra_feat"]["pose_shape"]
+            ava = configs["ava"]
+            return cls(
+                frame_length=int(configs["frame_length"]),
+                in_feat=int(configs["in_feat"]),
+                depth=int(tr["depth"]),
+                heads=int(tr["heads"]),
+                dim_head=int(tr["dim_head"]),
+                mlp_dim=int(tr["mlp_dim"]),
+                conv_pad=int(tr["conv"]["pad"]),
+                conv_stride=int(tr["conv"]["stride"]),
+                pose_dim=int(pose["dim"]),
+                pose_mid_dim=int(pose["mid_dim"]),
+                pose_en_dim=int(pose["en_dim"]),
+                num_smpl_heads=int(configs.get("num_smpl_heads", 1)),
+                num_action_classes=int(ava["num_action_classes"]),
+                num_valid_action_classes=int(ava["num_valid_action_classes"]),
+                predict_valid=bool(ava["predict_valid"]),
+                mask_type_test=str(configs.get("mask_type_test", "zero")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"Pose predictor config is missing or has a bad value for {exc}.") from exc
+
+    def to_configs(self) -> dict[str, Any]:
+        """The yaml `configs` mapping for this config (what config_40006.yaml holds)."""
+        return {
+            "frame_length": self.frame_length,
+            "max_people": 1,
+            "in_feat": self.in_feat,
+            "num_smpl_heads": self.num_smpl_heads,
+            "mask_type_test": self.mask_type_test,
+            "mask_ratio": 0.4,
+            "extra_feat": {
+                "enable": "",
+                "pose_shape": {"dim": self.pose_dim, "mid_dim": self.pose_mid_dim, "en_dim": self.pose_en_dim},
+            },
+            "transformer": {
+                "depth": self.depth,
+                "heads": self.heads,
+                "mlp_dim": self.mlp_dim,
+                "dim_head": self.dim_head,
+                "dropout": 0.1,
+                "emb_dropout": 0.1,
+                "droppath": 0.4,
+                "conv": {"pad": self.conv_pad, "stride": self.conv_stride},
+            },
+            "ava": {
+                "num_action_classes": self.num_action_classes,
+                "num_valid_action_classes": self.num_valid_action_classes,
+                "predict_valid": self.predict_valid,
+            },
+        }
+
+
+TINY_CONFIG = PosePredictorConfig(in_feat=16, depth=1, heads=2, dim_head=8, mlp_dim=32, pose_mid_dim=32, pose_en_dim=16)
+
+
+def read_config(path: str | Path) -> PosePredictorConfig:
+    """config_40006.yaml (an OmegaConf file with root key `configs`) -> PosePredictorConfig."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"Pose predictor config not found: {path}. Run `python -m lart_demo weights status`.")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ModelError(f"Could not parse {path.name} as YAML: {exc}") from exc
+    if not isinstance(data, Mapping) or not isinstance(data.get("configs"), Mapping):
+        raise ModelError(f"{path.name} has no root key 'configs'; it is not PHALP's pose predictor config.")
+    return PosePredictorConfig.from_configs(data["configs"])
+
+
+# --------------------------------------------------------------------------------------------------
+# modules (names follow the released state dict)
+
+
+def sinusoid_table(dim: int, length: int) -> torch.Tensor:
+    """Transformer sin/cos table (length, dim); in the checkpoint but unused by the forward pass."""
+    position = torch.arange(length, dtype=torch.float32).unsqueeze(1)
+    freq = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * -(math.log(10000.0) / dim))
+    table = torch.zeros(length, dim)
+    table[:, 0::2] = torch.sin(position * freq)
+    table[:, 1::2] = torch.cos(position * freq)
+    return table
+
+
+class PreNorm(nn.Module):
+    def __init__(self, dim: int, fn: nn.Module) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        return self.fn(self.norm(x), **kwargs)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention; masked keys get the logit -1e3 (not -inf), as upstream."""
+
+    def __init__(self, dim: int, heads: int, dim_head: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.scale = dim_head**-0.5
+        inner = heads * dim_head
+        self.to_qkv = nn.Linear(dim, inner * 3, bias=False)
+        project = not (heads == 1 and dim_head == dim)
+        self.to_out = nn.Sequential(nn.Linear(inner, dim), nn.Dropout(0.0)) if project else nn.Identity()
+
+    def forward(self, x: torch.Tensor, key_masked: torch.Tensor | None = None) -> torch.Tensor:
+        b, n, _ = x.shape
+        q, k, v = (t.reshape(b, n, self.heads, -1).transpose(1, 2) for t in self.to_qkv(x).chunk(3, dim=-1))
+        dots = torch.matmul(q, k.transpose(-1, -2)) * self.scale
+        if key_masked is not None:
+            dots = dots.masked_fill(key_masked[:, None, None, :], -1e3)
+        out = torch.matmul(dots.softmax(dim=-1), v)
+        return self.to_out(out.transpose(1, 2).reshape(b, n, -1))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(0.0), nn.Linear(hidden, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class Transformer(nn.Module):
+    def __init__(self, dim: int, depth: int, heads: int, dim_head: int, mlp_dim: int) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            nn.ModuleList([PreNorm(dim, Attention(dim, heads, dim_head)), PreNorm(dim, FeedForward(dim, mlp_dim))])
+            for _ in range(depth)
+        )
+
+    def forward(self, x: torch.Tensor, key_masked: torch.Tensor | None = None) -> torch.Tensor:
+        for attn, ff in self.layers:  # type: ignore[misc]
+            x = x + attn(x, key_masked=key_masked)
+            x = x + ff(x)
+        return x
+
+
+class PoseSequenceEncoder(nn.Module):
+    """`lart_transformer` of PHALP: pose tokens -> transformer1 -> temporal conv -> transformer2 -> heads."""
+
+    def __init__(self, config: PosePredictorConfig) -> None:
+        super().__init__()
+        dim, t = config.in_feat, config.frame_length
+        self.mask_token = nn.Parameter(torch.randn(dim))
+        self.class_token = nn.Parameter(torch.randn(1, 1, dim))  # prepended then dropped: no effect
+        self.pos_embedding = nn.Parameter(sinusoid_table(dim, SINUSOID_LENGTH))  # unused
+        self.pos_embedding_learned1 = nn.Parameter(torch.randn(1, t, dim))
+        self.pos_embedding_learned2 = nn.Parameter(torch.randn(1, t, dim))
+        self.register_buffer("pe", self.pos_embedding.detach().clone())  # unused
+        args = (dim, config.depth, config.heads, config.dim_head, config.mlp_dim)
+        self.transformer = Transformer(*args)  # built by upstream but unused in its forward
+        self.transformer1 = Transformer(*args)
+        self.transformer2 = Transformer(dim, 1, config.heads, config.dim_head, config.mlp_dim)
+        kernel = config.conv_stride + 2 * config.conv_pad
+        self.conv_en = nn.Conv1d(dim, dim, kernel, stride=config.conv_stride, padding=config.conv_pad)
+        self.conv_de = nn.ConvTranspose1d(dim, dim, kernel, stride=config.conv_stride, padding=config.conv_pad)
+        self.pose_shape_encoder = nn.Sequential(
+            nn.Linear(config.pose_dim, config.pose_mid_dim), nn.ReLU(), nn.Linear(config.pose_mid_dim, dim)
+        )
+        heads = range(config.num_smpl_heads)
+        self.smpl_head = nn.ModuleList(IEFSMPLHead(dim, config.num_body_joints) for _ in heads)
+        self.loca_head = nn.ModuleList(
+            nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, 3))
+            for _ in heads
+        )
+        self.action_head_ava = nn.ModuleList(nn.Sequential(nn.Linear(dim, config.num_actions)) for _ in heads)
+
+    def forward(self, pose_normalised: torch.Tensor, has_detection: torch.Tensor) -> torch.Tensor:
+        """(B, T, 229) normalised poses, (B, T) bool occupied slots -> (B, T, D) tokens ('zero' masking)."""
+        empty = ~has_detection
+        x = self.pose_shape_encoder(pose_normalised)
+        x = torch.where(empty[..., None], self.mask_token.to(x.dtype), x)
+        x = self.transformer1(x + self.pos_embedding_learned1, key_masked=empty)
+        x = self.conv_de(self.conv_en(x.transpose(1, 2))).transpose(1, 2)
+        return self.transformer2(x + self.pos_embedding_learned2)
+
+
+class PosePredictor(nn.Module):
+    """Pose_transformer_v2 for tracking: `encoder` + the (mean, std) normalisation buffers."""
+
+    def __init__(self, config: PosePredictorConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = PoseSequenceEncoder(config)
+        self.register_buffer("mean", torch.zeros(1, 1, POSE_DIM))
+        self.register_buffer("std", torch.ones(1, 1, POSE_DIM))
+
+    def normalise(self, poses: torch.Tensor) -> torch.Tensor:
+        return (poses - self.mean) / (self.std + 1e-10)
+
+    def readout(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+        """(B, T, D) tokens -> pose_camera (B, T, 229) and ava_action (B, T, A) from the first head set."""
+        b, t, d = tokens.shape
+        smpl = self.encoder.smpl_head[0](tokens.reshape(b * t, d))
+        location = self.encoder.loca_head[0](tokens)
+        pose_camera = torch.cat(
+            [
+                smpl["global_orient"].reshape(b, t, 9),
+                smpl["body_pose"].reshape(b, t, -1),
+                smpl["betas"].reshape(b, t, 10),
+                location,
+            ],
+            dim=-1,
+        )
+        return {"pose_camera": pose_camera, "ava_action": self.encoder.action_head_ava[0](tokens)}
+
+    def history_slots(self, en_time: np.ndarray) -> np.ndarray:
+        """(B, 7) frame indices -> (B, 7) timeline slots, -1 for entries dropped from the window.
+
+        slot = frame - first frame. Entries more than frame_length-1 frames older than the newest
+        are dropped and the window starts at the oldest kept entry (upstream crashes instead).
+        """
+        times = np.asarray(en_time, dtype=np.int64)
+        if times.ndim != 2 or times.shape[1] < 1:
+            raise ModelError(f"en_time must be (tracks, history) frame indices, got shape {times.shape}.")
+        if (np.diff(times, axis=1) < 0).any():
+            raise ModelError("Each track's history times must be in increasing order (oldest first).")
+        horizon = self.config.frame_length - 1
+        keep = times >= times[:, -1:] - horizon
+        first_kept = np.where(keep, times, np.iinfo(np.int64).max).min(axis=1, keepdims=True)
+        return np.where(keep, times - first_kept, -1)
+
+    @torch.no_grad()
+    def decode_history(
+        self, en_pose: torch.Tensor | np.ndarray, en_time: torch.Tensor | np.ndarray
+    ) -> tuple[dict[str, torch.Tensor], np.ndarray]:
+        """Run the model over the histories: decoded outputs at every slot and the history slots."""
+        poses = torch.as_tensor(np.asarray(en_pose) if not torch.is_tensor(en_pose) else en_pose)
+        poses = poses.to(device=self.mean.device, dtype=torch.float32)
+        slots = self.history_slots(en_time.cpu().numpy() if torch.is_tensor(en_time) else en_time)
+        b, h = slots.shape
+        if poses.shape != (b, h, POSE_DIM):
+            raise ModelError(f"en_pose must be ({b}, {h}, {POSE_DIM}), got {tuple(poses.shape)}.")
+        t = self.config.frame_length
+        seq = torch.zeros(b, t, POSE_DIM, device=poses.device)
+        has = torch.zeros(b, t, dtype=torch.bool, device=poses.device)
+        rows = torch.arange(b, device=poses.device)
+        for j in range(h):  # in history order: a later entry overwrites an earlier one in the same slot
+            kept = torch.from_numpy(slots[:, j] >= 0).to(poses.device)
+            col = torch.from_numpy(np.maximum(slots[:, j], 0)).to(poses.device)
+            seq[rows[kept], col[kept]] = poses[kept, j]
+            has[rows[kept], col[kept]] = True
+        normalised = self.normalise(seq)  # empty slots too: they become mask tokens in the encoder
+        tokens = self.encoder(normalised, has)
+        out = self.readout(tokens)
+        out.update(tokens=tokens, input_normalised=normalised, has_detection=has)
+        return out, slots
+
+    @torch.no_grad()
+    def predict_next(
+        self,
+        en_pose: torch.Tensor | np.ndarray,
+        en_time: torch.Tensor | np.ndarray,
+        time_to_predict: torch.Tensor | np.ndarray,
+        first_track_slot_quirk: bool = True,
+    ) -> torch.Tensor:
+        """Forecast each track's pose `time_to_predict + 1` frames after its newest history entry.
+
+        en_pose (B, 7, 229) history poses (oldest first), en_time (B, 7) their frame indices,
+        time_to_predict (B,) each track's time_since_update. Returns (B, 229), not de-normalised.
+
+        first_track_slot_quirk=True (upstream default): every row is read at track 0's target slot
+        (row i = track i's decoded timeline at slot min(last_0 + dt_0 + 1, T-1)). False: each track
+        at its own target slot.
+        """
+        if len(en_time) == 0:
+            return torch.zeros(0, POSE_DIM, device=self.mean.device)
+        decoded, slots = self.decode_history(en_pose, en_time)
+        gaps = np.asarray(time_to_predict.cpu().numpy() if torch.is_tensor(time_to_predict) else time_to_predict)
+        gaps = gaps.astype(np.int64).reshape(-1)
+        if gaps.shape[0] != slots.shape[0]:
+            raise ModelError(f"time_to_predict has {gaps.shape[0]} entries for {slots.shape[0]} tracks.")
+        target = np.minimum(slots[:, -1] + gaps + 1, self.config.frame_length - 1)
+        pose_camera = decoded["pose_camera"]
+        if first_track_slot_quirk:
+            return pose_camera[:, int(target[0])]
+        return pose_camera[torch.arange(len(target)), torch.from_numpy(target).to(pose_camera.device)]
+
+
+def build_pose_predictor(config: PosePredictorConfig | Mapping[str, Any] | None = None) -> PosePredictor:
+    """A pose predictor with random weights (eval mode). A mapping is the yaml's `configs` section."""
+    if config is None:
+        config = PosePredictorConfig()
+    elif not isinstance(config, PosePredictorConfig):
+        config = PosePredictorConfig.from_configs(config)
+    return PosePredictor(config).eval()
+
+
+# --------------------------------------------------------------------------------------------------
+# files
+
+
+_PREFIX = "encoder."
+# top-level entries a checkpoint of the whole Pose_transformer_v2 may carry; we take them from
+# mean_std.npy and the SMPL model, as upstream does
+_NOT_FROM_CHECKPOINT = ("mean", "std")
+_NOT_FROM_CHECKPOINT_PREFIX = "smpl."
+
+
+def pose_predictor_state_dict_from_checkpoint(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """The ONE place naming upstream keys: checkpoint -> `PoseSequenceEncoder` state dict.
+
+    Layouts: a Lightning checkpoint (`{'state_dict': ...}`) or a bare state dict; keys either all
+    `encoder.<key>` (the released layout) or all bare `<key>`. Only the LEADING 'encoder.' is removed
+    (upstream's replace() also hits 'pose_shape_encoder.' and silently drops those 4 tensors).
+    """
+    sd = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, Mapping) else None
+    if not isinstance(sd, Mapping) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in sd.items()):
+        raise ModelError(
+            "The pose predictor checkpoint holds neither a 'state_dict' nor a plain tensor dict; "
+            "it is not pose_predictor_40006.ckpt. Re-download it."
+        )
+    if not any(k.startswith(_PREFIX) for k in sd):
+        return dict(sd)
+    out: dict[str, torch.Tensor] = {}
+    stray = []
+    for key, value in sd.items():
+        if key.startswith(_PREFIX):
+            out[key[len(_PREFIX) :]] = value
+        elif not (key in _NOT_FROM_CHECKPOINT or key.startswith(_NOT_FROM_CHECKPOINT_PREFIX)):
+            stray.append(key)
+    if stray:
+        raise ModelError(
+            f"The pose predictor checkpoint mixes 'encoder.*' keys with unexpected keys: {', '.join(stray[:8])}. "
+            f"Check that it is pose_predictor_40006.ckpt."
+        )
+    return out
+
+
+_LIGHTNING_MODULES = ("pytorch_lightning.", "lightning_fabric.", "lightning.", "omegaconf.", "argparse.Namespace")
+
+
+def _stand_in(name: str) -> type:
+    """A harmless class standing in for a pickled config object (never runs code from the file).
+
+    Lightning's AttributeDict is a dict subclass that pickles its items (SETITEMS, which the
+    weights-only unpickler allows on plain dicts only), so it loads as a dict; any other object
+    (OmegaConf containers, Namespace) becomes an empty object that ignores its state.
+    """
+    if name.endswith("AttributeDict"):
+        return dict
+
+    def ignore(self: object, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    return type(name.rsplit(".", 1)[-1], (), {"__init__": ignore, "__setstate__": ignore})
+
+
+def load_lightning_checkpoint(path: str | Path) -> Any:
+    """torch.load(weights_only=True) of a Lightning checkpoint whose hyper-parameters pickle config
+    objects (Lightning AttributeDict, OmegaConf DictConfig): those classes load as inert stand-ins.
+    Any other non-tensor global is refused."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"Weight file not found: {path}. Run `python -m lart_demo weights status`.")
+    try:
+        needed = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except (RuntimeError, OSError, pickle.UnpicklingError, EOFError):
+        return torch_load_safe(path)  # unreadable: torch_load_safe raises the user-facing WeightsError
+    refused = [g for g in needed if not g.startswith(_LIGHTNING_MODULES)]
+    if refused:
+        raise WeightsError(
+            f"{path.name} pickles objects other than tensors and Lightning/OmegaConf configs "
+            f"({', '.join(refused[:5])}); refusing to load it. Re-download the released file."
+        )
+    return torch_load_safe(path, safe_globals=[(_stand_in(g), g) for g in needed])
+
+
+def read_mean_std(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """mean_std.npy -> (mean, std) each (229,): the file's (1, d) arrays padded with 0 / 1 to 229."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"mean_std.npy not found: {path}. Run `python -m lart_demo weights status`.")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except ValueError:  # an object array (a pickled (mean, std) tuple): only numpy types may load
+        data = _load_npy_restricted(path)
+    try:
+        mean, std = (np.asarray(a, dtype=np.float64).reshape(-1) for a in data)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"{path.name} does not hold (mean, std): {exc}") from exc
+    if mean.shape != std.shape or mean.shape[0] > POSE_DIM:
+        raise ModelError(f"{path.name}: mean {mean.shape} and std {std.shape} must be equal and at most {POSE_DIM}.")
+    pad = POSE_DIM - mean.shape[0]
+    return np.concatenate([mean, np.zeros(pad)]), np.concatenate([std, np.ones(pad)])
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if module.split(".")[0] == "numpy" or (module, name) in (("builtins", "tuple"), ("builtins", "list")):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}")
+
+
+def _load_npy_restricted(path: Path) -> Any:
+    with path.open("rb") as fh:
+        version = np.lib.format.read_magic(fh)
+        readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+        if version not in readers:
+            raise ModelError(f"{path.name}: unsupported .npy format version {version}.")
+        _shape, _fortran, dtype = readers[version](fh)
+        if not dtype.hasobject:
+            raise ModelError(f"{path.name} is not a valid .npy file.")
+        try:
+            return _NumpyOnlyUnpickler(io.BytesIO(fh.read())).load()
+        except (pickle.UnpicklingError, EOFError, AttributeError) as exc:
+            raise ModelError(f"Could not read {path.name}: {exc}") from exc
+
+
+def load_pose_predictor(
+    checkpoint: str | Path,
+    config_path: str | Path,
+    mean_std_path: str | Path,
+    *,
+    device: str | torch.device = "cpu",
+) -> PosePredictor:
+    """Build from config_40006.yaml, load every checkpoint tensor strictly, normalise with mean_std.npy."""
+    model = build_pose_predictor(read_config(config_path))
+    sd = pose_predictor_state_dict_from_checkpoint(load_lightning_checkpoint(checkpoint))
+    assign_state_dict(model.encoder, sd, model_name="pose predictor")
+    mean, std = read_mean_std(mean_std_path)
+    with torch.no_grad():
+        model.mean.copy_(torch.from_numpy(mean).float().reshape(1, 1, -1))
+        model.std.copy_(torch.from_numpy(std).float().reshape(1, 1, -1))
+    return model.requires_grad_(False).to(device).eval()
+
+
+# --------------------------------------------------------------------------------------------------
+# random weights in the released layout
+
+
+def write_random_weights(weights_dir: Path, profile: str = "tiny", seed: int = 0) -> list[Path]:
+    """Write pose_predictor_40006.ckpt, config_40006.yaml and mean_std.npy with random values."""
+    if profile not in ("tiny", "full"):
+        raise ModelError(f"Unknown random-weights profile {profile!r}: use 'tiny' or 'full'.")
+    files = WeightFiles(Path(weights_dir))
+    config = TINY_CONFIG if profile == "tiny" else PosePredictorConfig()
+    torch.manual_seed(seed)
+    model = PosePredictor(config)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for head in model.encoder.smpl_head:
+            head.init_body_pose.copy_(torch.randn(head.init_body_pose.shape, generator=generator) * 0.1)
+            head.init_betas.copy_(torch.randn(head.init_betas.shape, generator=generator) * 0.1)
+            head.init_cam.copy_(torch.tensor([[0.9, 0.0, 0.0]]))
+    files.pose_predictor_checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    state = {_PREFIX + k: v.clone() for k, v in model.encoder.state_dict().items()}
+    torch.save({"state_dict": state, "epoch": 0, "global_step": 0}, files.pose_predictor_checkpoint)
+    files.pose_predictor_config.write_text(yaml.safe_dump({"configs": config.to_configs()}, sort_keys=False))
+    rng = np.random.default_rng(seed)
+    d = POSE_DIM - 3  # the released statistics cover the 226 pose/shape entries (assumed)
+    mean_std = np.stack([rng.normal(0, 0.1, (1, d)), rng.uniform(0.5, 1.5, (1, d))])
+    np.save(files.mean_std, mean_std)
+    return [files.pose_predictor_checkpoint, files.pose_predictor_config, files.mean_std]
