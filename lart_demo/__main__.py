@@ -64,6 +64,12 @@ def _analyze_parser() -> argparse.ArgumentParser:
     p.add_argument("--style", choices=["mesh", "mesh+labels", "side-by-side"], default=None, help="render style")
     p.add_argument("--face-blur", action="store_true", default=None, help="blur faces in the rendered video")
     p.add_argument("--no-render", action="store_true", help="skip the rendered video (results files only)")
+    p.add_argument(
+        "--boxes",
+        type=Path,
+        default=None,
+        help="JSON file of known person boxes per frame, used instead of the detector",
+    )
     _add_common(p)
     return p
 
@@ -80,6 +86,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         min_label_prob=getattr(args, "min_prob", None),
         render_style=getattr(args, "style", None),
         face_blur=getattr(args, "face_blur", None),
+        boxes_file=getattr(args, "boxes", None),
     )
 
 

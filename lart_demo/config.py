@@ -36,6 +36,7 @@ class Settings:
     min_box_w: int = 100
     min_box_h: int = 200
     detector_threshold: float = 0.8
+    boxes_file: Path | None = None  # JSON of known person boxes per frame: replaces the detector (lart_demo/boxes.py)
     # rendering
     labels_per_person: int = 3
     min_label_prob: float = 0.0

@@ -16,12 +16,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import Settings
 from .errors import LartDemoError
 from .records import ProgressFn, no_progress
 from .timeline import PersonTimeline
+
+if TYPE_CHECKING:
+    from .video.io import Clip
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +80,15 @@ def _checked(progress: ProgressFn, cancel: threading.Event | None) -> ProgressFn
 
 
 def _file_digest(path: Path) -> str:
+    """sha256 of a file, or of a frames folder (every file's relative name and content, in name order)."""
     h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            h.update(str(file.relative_to(path)).encode())
+        with file.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
     return h.hexdigest()
 
 
@@ -111,6 +119,8 @@ def cache_key(clip_path: Path, request: AnalysisRequest) -> str:
             )
         },
     }
+    if s.boxes_file is not None:
+        options["boxes"] = _file_digest(Path(s.boxes_file))
     blob = _file_digest(clip_path) + json.dumps(options, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
@@ -119,7 +129,6 @@ def run_analysis(
     request: AnalysisRequest, progress: ProgressFn = no_progress, cancel: threading.Event | None = None
 ) -> RunOutput:
     """Analyse one source into `<output_dir>/runs/<cache key>/` (or return the cached run)."""
-    from .analysis import analyze_clip, load_run_output
     from .video.sources import resolve_source
 
     report = _checked(progress, cancel)
@@ -127,19 +136,30 @@ def run_analysis(
     work = Path(settings.output_dir) / "work"
     work.mkdir(parents=True, exist_ok=True)
     report("Reading the video", 0, None)
-    local = resolve_source(request.source, settings, work, start_s=request.start_s, end_s=request.end_s)
-    key = cache_key(local.path, request)
-    out_dir = Path(settings.output_dir) / "runs" / key
+    clip = resolve_source(request.source, settings, work, start_s=request.start_s, end_s=request.end_s)
+    try:
+        return _analyze_or_reuse(clip, request, report)
+    finally:
+        if clip.source == "youtube" and work.resolve() in clip.path.resolve().parents:
+            shutil.rmtree(clip.path.parent, ignore_errors=True)  # the download is not needed once analysed
+
+
+def _analyze_or_reuse(clip: Clip, request: AnalysisRequest, report: ProgressFn) -> RunOutput:
+    from .analysis import analyze_clip, load_run_output
+
+    key = cache_key(clip.path, request)
+    out_dir = Path(request.settings.output_dir) / "runs" / key
     if (out_dir / "results.json").is_file():
         out = load_run_output(out_dir)
         out.cached = True
         return out
+    # build in a private folder and rename at the end: a cancelled or failed run leaves no half-written results
     tmp_dir = out_dir.with_name(out_dir.name + f".tmp{threading.get_ident()}")
     shutil.rmtree(tmp_dir, ignore_errors=True)
     tmp_dir.mkdir(parents=True)
     try:
         t0 = time.monotonic()
-        analyze_clip(local, request, tmp_dir, report)
+        analyze_clip(clip, request, tmp_dir, report)
         log.info("analysis of %s took %.1f s", request.source, time.monotonic() - t0)
         if out_dir.exists():
             shutil.rmtree(out_dir)

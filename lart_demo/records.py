@@ -20,7 +20,7 @@ class Detections:
 
     boxes: np.ndarray  # (N, 4) float32 xyxy
     scores: np.ndarray  # (N,) float32
-    masks: np.ndarray  # (N, H, W) bool
+    masks: np.ndarray | None  # (N, H, W) bool; None = not known (a detector stand-in fills in box masks)
 
     def __len__(self) -> int:
         return int(self.boxes.shape[0])

@@ -1,0 +1,368 @@
+"""One clip through every stage, into a folder: results.json, actions.csv, tracks.pkl, render.mp4, thumbnails.
+
+Three streaming passes over the decoded frames (never all frames in memory):
+1. detection + HMR2.0 + HMAR + PHALP association (frame by frame, crops batched across frames);
+2. MViT appearance clips for every track (the frames each pending clip needs are buffered);
+3. rendering + per-track thumbnails + H.264 encode.
+Between 1 and 2 the tracks become "fast tracks"; between 2 and 3 LART predicts per-frame actions.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .config import Settings
+from .errors import WeightsError
+from .records import ProgressFn
+from .timeline import PersonTimeline
+from .weight_files import WeightFiles
+
+if TYPE_CHECKING:
+    from .actions import ActionModels, ActionOutput
+    from .pipeline import AnalysisRequest, RunOutput
+    from .render import SmplPerson
+    from .tracking.stage import TrackingResult
+    from .video.io import Clip
+
+log = logging.getLogger(__name__)
+
+STAGES = ("detection", "pose", "tracking", "actions", "render")  # manifest `required_for` names
+_MODEL_CACHE: dict[tuple[str, str], Models] = {}
+
+
+@dataclass
+class Models:
+    people: Any  # people.PeopleModels
+    tracking: Any  # tracking.stage.TrackingModels
+    mvit: Any  # models.mvit.MViT
+    actions: ActionModels
+    random_weights: bool
+    versions: dict[str, str]
+
+
+def _versions(weights: WeightFiles) -> dict[str, str]:
+    files = {
+        "hmr2": weights.hmr2_checkpoint,
+        "hmar": weights.hmar_checkpoint,
+        "pose_predictor": weights.pose_predictor_checkpoint,
+        "mvit": weights.mvit_checkpoint,
+        "lart": weights.lart_checkpoint,
+        "detector": weights.detector_checkpoint,
+    }
+    return {k: f"{p.name} ({p.stat().st_size} bytes)" for k, p in files.items() if p.is_file()}
+
+
+def load_models(settings: Settings) -> Models:
+    """Every model the analysis needs, loaded once per (weights folder, device) and kept for later runs."""
+    from .actions import load_action_models
+    from .models.mvit import load_mvit
+    from .people import load_people_models
+    from .tracking.stage import load_tracking_models
+    from .weights import missing_for
+
+    key = (str(Path(settings.weights_dir).resolve()), settings.device)
+    if key in _MODEL_CACHE:
+        return _MODEL_CACHE[key]
+    missing = missing_for(settings, STAGES)
+    if missing:
+        listed = "; ".join(f"{m.path.name} ({m.detail}): {m.how_to_get}" for m in missing)
+        raise WeightsError(
+            f"{len(missing)} model file(s) are missing from {settings.weights_dir}: {listed}. "
+            "Run `python -m lart_demo weights download` (see README, section Weights)."
+        )
+    weights = WeightFiles(Path(settings.weights_dir))
+    people = load_people_models(weights, settings)
+    models = Models(
+        people=people,
+        tracking=load_tracking_models(weights, settings),
+        mvit=load_mvit(weights.mvit_checkpoint, weights.mvit_config, device=people.device),
+        actions=load_action_models(weights, settings),
+        random_weights=weights.is_random(),
+        versions=_versions(weights),
+    )
+    _MODEL_CACHE[key] = models
+    return models
+
+
+def _with_known_boxes(people_models: Any, settings: Settings, clip: Clip) -> Any:
+    """The people models with the detector replaced by the user's boxes file, when one is given."""
+    if settings.boxes_file is None:
+        return people_models
+    from .boxes import read_boxes_file
+    from .models.detector import KnownBoxesDetector
+
+    scale = (clip.width / clip.source_size[0], clip.height / clip.source_size[1])
+    return replace(people_models, detector=KnownBoxesDetector(read_boxes_file(settings.boxes_file, scale)))
+
+
+def _rename(progress: ProgressFn, name: str) -> ProgressFn:
+    """Stages name themselves tersely; the user sees one clear name per step."""
+
+    def report(_stage: str, done: int, total: int | None) -> None:
+        progress(name, done, total)
+
+    return report
+
+
+def _keep_busiest(fast: dict[int, dict[str, Any]], max_people: int) -> dict[int, dict[str, Any]]:
+    """At most `max_people` tracks: those with the most detections (ties: lower id)."""
+    if len(fast) <= max_people:
+        return fast
+    ranked = sorted(fast, key=lambda tid: (-float(np.sum(fast[tid]["has_detection"])), tid))
+    kept = set(ranked[:max_people])
+    return {tid: track for tid, track in fast.items() if tid in kept}
+
+
+def _boxes_xyxy(track: dict[str, Any]) -> np.ndarray:
+    boxes = np.full((len(track["frame_bbox"]), 4), np.nan, np.float32)
+    for i, (has, tlwh) in enumerate(zip(track["has_detection"].reshape(-1), track["frame_bbox"], strict=True)):
+        if has:
+            x, y, w, h = (float(v) for v in tlwh)
+            boxes[i] = (x, y, x + w, y + h)
+    return boxes
+
+
+def _smpl_people_by_frame(
+    tracking: TrackingResult, actions: dict[int, ActionOutput], names: list[str]
+) -> dict[int, list[SmplPerson]]:
+    """What to draw in each frame: detections with their own body, gaps inside a track with LART's in-fill."""
+    from .render import SmplPerson
+
+    by_frame: dict[int, list[SmplPerson]] = {}
+    for tid, out in actions.items():
+        for pos, frame in enumerate(out.frame_index.tolist()):
+            probs = out.probs[pos]
+            order = np.argsort(-probs)[:5]
+            labels = [(names[i], float(probs[i])) for i in order]
+            infill = out.infill(pos)
+            if infill is None:
+                record = _detection_record(tracking, frame, tid)
+                if record is None:
+                    continue
+                smpl, cam = record["smpl"], record["camera"]
+                person = SmplPerson(tid, smpl["global_orient"], smpl["body_pose"], smpl["betas"], cam, False, labels)
+            else:
+                person = SmplPerson(
+                    tid, infill["global_orient"], infill["body_pose"], infill["betas"], infill["camera"], True, labels
+                )
+            by_frame.setdefault(int(frame), []).append(person)
+    return by_frame
+
+
+def _detection_record(tracking: TrackingResult, frame: int, tid: int) -> dict[str, Any] | None:
+    entry = tracking.results[tracking.frame_keys[frame]]
+    for i, (t, tracked_time) in enumerate(zip(entry["tid"], entry["tracked_time"], strict=True)):
+        if t == tid and tracked_time == 0:
+            return {"smpl": entry["smpl"][i], "camera": entry["camera"][i]}
+    return None
+
+
+def _attach_labels(tracking: TrackingResult, actions: dict[int, ActionOutput]) -> None:
+    """As the LART demo's pkl: per frame, `label[tid]` (top-3 strings) and `ava_action[tid]` (1, 60 logits)."""
+    for frame in tracking.results.values():
+        frame.setdefault("label", {})
+        frame.setdefault("ava_action", {})
+    for tid, out in actions.items():
+        for pos, frame in enumerate(out.frame_index.tolist()):
+            entry = tracking.results[tracking.frame_keys[frame]]
+            entry["label"][tid] = list(out.top_labels[pos])
+            entry["ava_action"][tid] = out.logits[pos][None].copy()
+
+
+def _with_thumbnails(
+    frames: Iterator[tuple[int, np.ndarray]], wanted: dict[int, list[tuple[int, np.ndarray]]], out_dir: Path
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Pass frames through unchanged, saving each track's thumbnail when its best frame goes by."""
+    import cv2
+
+    from .render import crop_person
+
+    for index, frame in frames:
+        for tid, box in wanted.pop(index, []):
+            cv2.imwrite(str(out_dir / f"track_{tid}.png"), cv2.cvtColor(crop_person(frame, box), cv2.COLOR_RGB2BGR))
+        yield index, frame
+
+
+def _best_frames(fast: dict[int, dict[str, Any]]) -> dict[int, list[tuple[int, np.ndarray]]]:
+    wanted: dict[int, list[tuple[int, np.ndarray]]] = {}
+    for tid, track in fast.items():
+        conf = np.asarray(track["frame_conf"], dtype=np.float64)
+        pos = int(np.argmax(conf))
+        x, y, w, h = (float(v) for v in track["frame_bbox"][pos])
+        wanted.setdefault(int(track["fid"][pos, 0, 0]), []).append((tid, np.array([x, y, x + w, y + h])))
+    return wanted
+
+
+def analyze_clip(clip: Clip, request: AnalysisRequest, out_dir: Path, progress: ProgressFn) -> None:
+    """Run every stage on `clip` and write the run's files into `out_dir`."""
+    from .actions import predict_actions
+    from .appearance import compute_appearance
+    from .people import find_people
+    from .render import pose_people, render_video
+    from .results import ClipMeta, Result, TrackResult
+    from .tracking.stage import track_people, tracker_config_from_settings
+    from .tracking.tracks import write_results
+    from .video.io import iter_frames
+
+    settings = request.settings
+    timings: dict[str, float] = {}
+    progress("Loading models", 0, None)
+    t0 = time.monotonic()
+    models = load_models(settings)
+    timings["load_models"] = time.monotonic() - t0
+
+    t0 = time.monotonic()
+    people = find_people(
+        iter_frames(clip),
+        models.people,
+        settings,
+        _rename(progress, "Finding people (detection + HMR2.0)"),
+        keep_crops=True,
+        total=clip.n_frames,
+    )
+    tracking = track_people(
+        people,
+        models.tracking,
+        tracker_config_from_settings(settings),
+        _rename(progress, "Tracking people (PHALP)"),
+        video_name=clip.path.stem,
+        total_frames=clip.n_frames,
+    )
+    timings["people_and_tracking"] = time.monotonic() - t0
+
+    fast = _keep_busiest(tracking.fast_tracks(), settings.max_people)
+    t0 = time.monotonic()
+    appearance = (
+        compute_appearance(
+            iter_frames(clip), fast, models.mvit, progress=_rename(progress, "Appearance features (MViT)")
+        )
+        if fast
+        else {}
+    )
+    for tid, feats in appearance.items():
+        fast[tid]["apperance_emb"] = feats["apperance_emb"]
+    timings["appearance"] = time.monotonic() - t0
+
+    t0 = time.monotonic()
+    progress("Recognising actions (LART)", 0, len(fast))
+    act = models.actions
+    actions = predict_actions(fast, act.lart, act.normalisation, labels=act.labels) if fast else {}
+    progress("Recognising actions (LART)", len(fast), len(fast))
+    timings["actions"] = time.monotonic() - t0
+    names = act.labels.display_names_by_index()
+
+    _attach_labels(tracking, actions)
+    write_results(tracking.results, out_dir / "tracks.pkl")
+
+    t0 = time.monotonic()
+    thumbs_dir = out_dir / "thumbnails"
+    thumbs_dir.mkdir(exist_ok=True)
+    frames = _with_thumbnails(iter_frames(clip), _best_frames(fast), thumbs_dir)
+    notes = list(clip.notes)
+    if request.render:
+        by_frame = _smpl_people_by_frame(tracking, actions, names)
+        smpl = models.people.smpl
+        lookup: Callable[[int], list] = lambda i: pose_people(smpl, by_frame.get(i, []))  # noqa: E731
+        rendered = render_video(
+            clip, frames, lookup, out_dir / "render.mp4", smpl.faces, settings, _rename(progress, "Rendering video")
+        )
+        if rendered.notice:
+            notes.append(rendered.notice)
+    else:
+        for _ in frames:  # thumbnails only
+            pass
+    timings["render"] = time.monotonic() - t0
+
+    tracks = [
+        TrackResult(
+            track_id=tid,
+            frames=out.frame_index,
+            has_detection=out.has_detection,
+            boxes_xyxy=_boxes_xyxy(fast[tid]),
+            color_index=tid,
+            thumbnail=f"thumbnails/track_{tid}.png" if (thumbs_dir / f"track_{tid}.png").is_file() else None,
+            action_probs=out.probs,
+        )
+        for tid, out in actions.items()
+    ]
+    result = Result(
+        clip=ClipMeta(
+            name=Path(request.source).name if not request.source.startswith("http") else request.source,
+            source=clip.source,
+            fps=float(clip.fps),
+            n_frames=int(clip.n_frames),
+            width=int(clip.width),
+            height=int(clip.height),
+            duration_s=float(clip.duration_s),
+            start_s=float(clip.start_s),
+            caps_applied=list(clip.caps_applied),
+            source_url=request.source if request.source.startswith("http") else None,
+        ),
+        tracks=tracks,
+        action_names=names,
+        action_ava_ids=[int(i) for i in act.labels.class_ids],
+        timings_s={k: round(v, 3) for k, v in timings.items()},
+        model_versions=models.versions,
+        random_weights=models.random_weights,
+        files={
+            **({"video": "render.mp4"} if request.render else {}),
+            "tracks_pkl": "tracks.pkl",
+            "actions_csv": "actions.csv",
+        },
+        notes=notes,
+        created_utc=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    result.write_actions_csv(out_dir / "actions.csv")
+    result.write_json(out_dir / "results.json")
+
+
+def _data_url(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+def _hex(rgb: tuple[int, int, int]) -> str:
+    return "#" + "".join(f"{int(c):02x}" for c in rgb)
+
+
+def load_run_output(out_dir: Path) -> RunOutput:
+    """A finished run folder as the app and CLI see it."""
+    from .pipeline import RunOutput
+    from .render_colors import track_color
+    from .results import Result
+
+    result = Result.from_json(out_dir / "results.json")
+    timelines = [
+        PersonTimeline(
+            track_id=t.track_id,
+            color=_hex(track_color(t.color_index)),
+            frames=t.frames,
+            probs=t.action_probs if t.action_probs is not None else np.zeros((len(t.frames), len(result.action_names))),
+            thumbnail=_data_url(out_dir / t.thumbnail) if t.thumbnail else None,
+        )
+        for t in result.tracks
+    ]
+    video = out_dir / result.files["video"] if "video" in result.files else None
+    return RunOutput(
+        out_dir=out_dir,
+        video=video,
+        results_json=out_dir / "results.json",
+        actions_csv=out_dir / "actions.csv",
+        tracks_pkl=out_dir / "tracks.pkl",
+        timelines=timelines,
+        action_names=list(result.action_names),
+        fps=result.clip.fps,
+        n_frames=result.clip.n_frames,
+        random_weights=result.random_weights,
+        notes=list(result.clip.caps_applied) + list(result.notes),
+    )
