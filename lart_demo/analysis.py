@@ -104,6 +104,10 @@ def _with_known_boxes(people_models: Any, settings: Settings, clip: Clip) -> Any
     return replace(people_models, detector=KnownBoxesDetector(read_boxes_file(settings.boxes_file, scale)))
 
 
+def _silent(stage: str, done: int, total: int | None) -> None:
+    """A progress sink for a stage whose progress another stage already reports."""
+
+
 def _rename(progress: ProgressFn, name: str) -> ProgressFn:
     """Stages name themselves tersely; the user sees one clear name per step."""
 
@@ -131,51 +135,67 @@ def _boxes_xyxy(track: dict[str, Any]) -> np.ndarray:
     return boxes
 
 
+def _entry_position(entry: dict[str, Any], tid: int) -> int | None:
+    """Where `tid` is listed in a PHALP frame dict (detected or ghost), or None."""
+    for i, t in enumerate(entry["tid"]):
+        if t == tid:
+            return i
+    return None
+
+
+def _apply_lart(tracking: TrackingResult, actions: dict[int, ActionOutput]) -> None:
+    """What the LART demo does to the PHALP results before writing its pkl and rendering.
+
+    For every frame of a track's span where the tid is listed: attach `label[tid]` (top-3 strings) and
+    `ava_action[tid]` (the (1, 60) logits); on ghost entries (listed but not detected) replace `smpl` and
+    `camera` with LART's in-filled body and mark `tracked_time = -1`.
+    """
+    for entry in tracking.results.values():
+        entry.setdefault("label", {})
+        entry.setdefault("ava_action", {})
+    for tid, out in actions.items():
+        for pos, frame in enumerate(out.frame_index.tolist()):
+            entry = tracking.results[tracking.frame_keys[frame]]
+            i = _entry_position(entry, tid)
+            if i is None:
+                continue
+            entry["label"][tid] = list(out.top_labels[pos])
+            entry["ava_action"][tid] = out.logits[pos][None].copy()
+            infill = out.infill(pos)
+            if entry["tracked_time"][i] > 0 and infill is not None:
+                entry["smpl"][i] = {k: infill[k] for k in ("global_orient", "body_pose", "betas")}
+                entry["camera"][i] = np.asarray(infill["camera"], dtype=np.float32)
+                entry["tracked_time"][i] = -1
+
+
 def _smpl_people_by_frame(
     tracking: TrackingResult, actions: dict[int, ActionOutput], names: list[str]
 ) -> dict[int, list[SmplPerson]]:
-    """What to draw in each frame: detections with their own body, gaps inside a track with LART's in-fill."""
+    """What to draw in each frame (after `_apply_lart`): detections with their body, ghosts with LART's in-fill."""
     from .render import SmplPerson
 
     by_frame: dict[int, list[SmplPerson]] = {}
     for tid, out in actions.items():
         for pos, frame in enumerate(out.frame_index.tolist()):
-            probs = out.probs[pos]
-            order = np.argsort(-probs)[:5]
-            labels = [(names[i], float(probs[i])) for i in order]
-            infill = out.infill(pos)
-            if infill is None:
-                record = _detection_record(tracking, frame, tid)
-                if record is None:
-                    continue
-                smpl, cam = record["smpl"], record["camera"]
-                person = SmplPerson(tid, smpl["global_orient"], smpl["body_pose"], smpl["betas"], cam, False, labels)
-            else:
-                person = SmplPerson(
-                    tid, infill["global_orient"], infill["body_pose"], infill["betas"], infill["camera"], True, labels
-                )
-            by_frame.setdefault(int(frame), []).append(person)
-    return by_frame
-
-
-def _detection_record(tracking: TrackingResult, frame: int, tid: int) -> dict[str, Any] | None:
-    entry = tracking.results[tracking.frame_keys[frame]]
-    for i, (t, tracked_time) in enumerate(zip(entry["tid"], entry["tracked_time"], strict=True)):
-        if t == tid and tracked_time == 0:
-            return {"smpl": entry["smpl"][i], "camera": entry["camera"][i]}
-    return None
-
-
-def _attach_labels(tracking: TrackingResult, actions: dict[int, ActionOutput]) -> None:
-    """As the LART demo's pkl: per frame, `label[tid]` (top-3 strings) and `ava_action[tid]` (1, 60 logits)."""
-    for frame in tracking.results.values():
-        frame.setdefault("label", {})
-        frame.setdefault("ava_action", {})
-    for tid, out in actions.items():
-        for pos, frame in enumerate(out.frame_index.tolist()):
             entry = tracking.results[tracking.frame_keys[frame]]
-            entry["label"][tid] = list(out.top_labels[pos])
-            entry["ava_action"][tid] = out.logits[pos][None].copy()
+            i = _entry_position(entry, tid)
+            if i is None or entry["tracked_time"][i] > 0:
+                continue  # not listed, or a ghost LART could not fill (outside the track's span)
+            probs = out.probs[pos]
+            labels = [(names[k], float(probs[k])) for k in np.argsort(-probs)[:5]]
+            smpl = entry["smpl"][i]
+            by_frame.setdefault(int(frame), []).append(
+                SmplPerson(
+                    tid,
+                    smpl["global_orient"],
+                    smpl["body_pose"],
+                    smpl["betas"],
+                    entry["camera"][i],
+                    is_ghost=entry["tracked_time"][i] < 0,
+                    labels=labels,
+                )
+            )
+    return by_frame
 
 
 def _with_thumbnails(
@@ -223,9 +243,9 @@ def analyze_clip(clip: Clip, request: AnalysisRequest, out_dir: Path, progress: 
     t0 = time.monotonic()
     people = find_people(
         iter_frames(clip),
-        models.people,
+        _with_known_boxes(models.people, settings, clip),
         settings,
-        _rename(progress, "Finding people (detection + HMR2.0)"),
+        _silent,  # runs interleaved with tracking: the tracker's per-frame count is the one shown
         keep_crops=True,
         total=clip.n_frames,
     )
@@ -233,7 +253,7 @@ def analyze_clip(clip: Clip, request: AnalysisRequest, out_dir: Path, progress: 
         people,
         models.tracking,
         tracker_config_from_settings(settings),
-        _rename(progress, "Tracking people (PHALP)"),
+        _rename(progress, "Finding and tracking people (detector, HMR2.0, PHALP)"),
         video_name=clip.path.stem,
         total_frames=clip.n_frames,
     )
@@ -260,7 +280,7 @@ def analyze_clip(clip: Clip, request: AnalysisRequest, out_dir: Path, progress: 
     timings["actions"] = time.monotonic() - t0
     names = act.labels.display_names_by_index()
 
-    _attach_labels(tracking, actions)
+    _apply_lart(tracking, actions)
     write_results(tracking.results, out_dir / "tracks.pkl")
 
     t0 = time.monotonic()

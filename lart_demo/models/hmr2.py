@@ -1,0 +1,557 @@
+"""HMR 2.0 (4D-Humans "HMR2.0b"): ViT-H backbone + SMPL transformer-decoder head, inference only.
+
+Spec: ../shared/reference/hmr2_spec.md. The network is built from the `model_config.yaml` that ships
+with the checkpoint (a yacs YAML). The ViT's sizes are hard-coded upstream, so the released YAML has
+none; they default to ViT-H here and may be overridden by a `VIT_HARDCODED` section (used by small
+test configs and the golden fixtures, which name it so).
+
+Module names equal the released state_dict keys, so `_released_to_model_keys` (the one place that
+names upstream keys) only drops what inference does not use: the training discriminator, the
+`initialized` flag, and any `smpl.*` buffers (licensed SMPL data; SMPL comes from the user's file).
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+from timm.models.vision_transformer import Block
+from torch import nn
+
+from ..errors import ModelError, WeightsError
+from .checkpoint import assign_state_dict, torch_load_safe
+from .smpl import SMPL
+
+MODEL_NAME = "HMR2.0"
+_IGNORED_PREFIXES = ("discriminator.", "smpl.", "initialized")
+
+
+# ----------------------------------------------------------------------------------------------
+# configuration
+
+
+def released_config() -> dict[str, Any]:
+    """The config of the released checkpoint (hmr2_spec.md §1.2); every absent key falls back to it."""
+    return {
+        "MODEL": {
+            "IMAGE_SIZE": 256,
+            "IMAGE_MEAN": [0.485, 0.456, 0.406],
+            "IMAGE_STD": [0.229, 0.224, 0.225],
+            "BBOX_SHAPE": [192, 256],
+            "BACKBONE": {"TYPE": "vit", "PRETRAINED_WEIGHTS": None},
+            "SMPL_HEAD": {
+                "TYPE": "transformer_decoder",
+                "IN_CHANNELS": 2048,
+                "JOINT_REP": "6d",
+                "TRANSFORMER_INPUT": "zero",
+                "IEF_ITERS": 1,
+                "TRANSFORMER_DECODER": {
+                    "depth": 6,
+                    "heads": 8,
+                    "mlp_dim": 1024,
+                    "dim_head": 64,
+                    "dropout": 0.0,
+                    "emb_dropout": 0.0,
+                    "norm": "layer",
+                    "context_dim": 1280,
+                },
+            },
+        },
+        "SMPL": {"GENDER": "neutral", "NUM_BODY_JOINTS": 23},
+        "EXTRA": {"FOCAL_LENGTH": 5000},
+    }
+
+
+@dataclass(frozen=True)
+class ViTConfig:
+    img_size: tuple[int, int] = (256, 192)
+    patch_size: int = 16
+    embed_dim: int = 1280
+    depth: int = 32
+    num_heads: int = 16
+    mlp_ratio: float = 4.0
+    qkv_bias: bool = True
+    ratio: int = 1
+
+    @property
+    def padding(self) -> int:
+        # upstream PatchEmbed: 4 + 2 * (ratio // 2 - 1), i.e. 2 for ratio 1 (shifts the patch grid)
+        return 4 + 2 * (self.ratio // 2 - 1)
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return (self.img_size[0] // self.patch_size) * self.ratio, (self.img_size[1] // self.patch_size) * self.ratio
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    dim: int = 1024
+    depth: int = 6
+    heads: int = 8
+    dim_head: int = 64
+    mlp_dim: int = 1024
+    context_dim: int = 1280
+    token_input: str = "zero"  # 'zero' -> a 1-d zero token; 'mean_shape' -> previous [pose6d, betas, cam]
+    ief_iters: int = 1
+
+
+@dataclass(frozen=True)
+class HMR2Config:
+    vit: ViTConfig
+    decoder: DecoderConfig
+    image_size: int = 256
+    bbox_width: int = 192
+    num_body_joints: int = 23
+    focal_length: float = 5000.0
+
+
+def _section(config: Mapping[str, Any], path: str) -> Mapping[str, Any]:
+    node: Any = config
+    for part in path.split("."):
+        node = node.get(part, {}) if isinstance(node, Mapping) else {}
+    return node if isinstance(node, Mapping) else {}
+
+
+def parse_config(config: Mapping[str, Any]) -> HMR2Config:
+    """Resolve a (partial) yacs-style config dict into the sizes the network needs."""
+    model = _section(config, "MODEL")
+    head = _section(config, "MODEL.SMPL_HEAD")
+    dec = _section(config, "MODEL.SMPL_HEAD.TRANSFORMER_DECODER")
+    vit_cfg = _section(config, "VIT_HARDCODED")
+    backbone_type = _section(config, "MODEL.BACKBONE").get("TYPE", "vit")
+    head_type = head.get("TYPE", "transformer_decoder")
+    joint_rep = head.get("JOINT_REP", "6d")
+    if backbone_type != "vit" or head_type != "transformer_decoder" or joint_rep != "6d":
+        raise ModelError(
+            f"HMR2 config asks for backbone '{backbone_type}', head '{head_type}', joint rep '{joint_rep}'; "
+            "only the released ViT + transformer-decoder + 6D model is supported. Use the released model_config.yaml."
+        )
+    vit_defaults = ViTConfig()
+    vit = ViTConfig(
+        img_size=tuple(vit_cfg.get("img_size", vit_defaults.img_size)),  # type: ignore[arg-type]
+        patch_size=int(vit_cfg.get("patch_size", vit_defaults.patch_size)),
+        embed_dim=int(vit_cfg.get("embed_dim", vit_defaults.embed_dim)),
+        depth=int(vit_cfg.get("depth", vit_defaults.depth)),
+        num_heads=int(vit_cfg.get("num_heads", vit_defaults.num_heads)),
+        mlp_ratio=float(vit_cfg.get("mlp_ratio", vit_defaults.mlp_ratio)),
+        qkv_bias=bool(vit_cfg.get("qkv_bias", vit_defaults.qkv_bias)),
+        ratio=int(vit_cfg.get("ratio", vit_defaults.ratio)),
+    )
+    d = DecoderConfig()
+    decoder = DecoderConfig(
+        dim=int(dec.get("dim", d.dim)),
+        depth=int(dec.get("depth", d.depth)),
+        heads=int(dec.get("heads", d.heads)),
+        dim_head=int(dec.get("dim_head", d.dim_head)),
+        mlp_dim=int(dec.get("mlp_dim", d.mlp_dim)),
+        context_dim=int(dec.get("context_dim", d.context_dim)),
+        token_input=str(head.get("TRANSFORMER_INPUT", d.token_input)),
+        ief_iters=int(head.get("IEF_ITERS", d.ief_iters)),
+    )
+    if decoder.token_input not in ("zero", "mean_shape"):
+        raise ModelError(f"Unknown SMPL_HEAD.TRANSFORMER_INPUT '{decoder.token_input}' in the HMR2 config.")
+    image_size = int(model.get("IMAGE_SIZE", 256))
+    bbox_shape = model.get("BBOX_SHAPE") or [192, 256]
+    return HMR2Config(
+        vit=vit,
+        decoder=decoder,
+        image_size=image_size,
+        bbox_width=int(bbox_shape[0]),
+        num_body_joints=int(_section(config, "SMPL").get("NUM_BODY_JOINTS", 23)),
+        focal_length=float(_section(config, "EXTRA").get("FOCAL_LENGTH", 5000)),
+    )
+
+
+def read_config(config_path: str | Path) -> dict[str, Any]:
+    """model_config.yaml (yacs dumps plain YAML, so safe_load reads it)."""
+    path = Path(config_path)
+    if not path.is_file():
+        raise WeightsError(f"HMR2 config not found: {path}. Run `python -m lart_demo weights download`.")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise WeightsError(f"{path.name} is not valid YAML ({exc}). Delete it and download the weights again.") from exc
+    if not isinstance(data, dict):
+        raise WeightsError(f"{path.name} does not hold a config mapping. Delete it and download the weights again.")
+    return data
+
+
+# ----------------------------------------------------------------------------------------------
+# backbone
+
+
+class PatchEmbed(nn.Module):
+    def __init__(self, cfg: ViTConfig, in_chans: int = 3) -> None:
+        super().__init__()
+        stride = cfg.patch_size // cfg.ratio
+        self.proj = nn.Conv2d(in_chans, cfg.embed_dim, cfg.patch_size, stride=stride, padding=cfg.padding)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        x = self.proj(x)
+        grid = (x.shape[2], x.shape[3])
+        return x.flatten(2).transpose(1, 2), grid  # row-major (h, w) tokens
+
+
+class ViT(nn.Module):
+    """ViTPose-style ViT: no cls token; the 'cls' slot of pos_embed is added to every patch token."""
+
+    def __init__(self, cfg: ViTConfig) -> None:
+        super().__init__()
+        self.patch_embed = PatchEmbed(cfg)
+        num_patches = cfg.grid[0] * cfg.grid[1]
+        self.pos_embed = nn.Parameter(torch.zeros(1, num_patches + 1, cfg.embed_dim))
+        norm = partial(nn.LayerNorm, eps=1e-6)
+        self.blocks = nn.ModuleList(
+            Block(cfg.embed_dim, cfg.num_heads, mlp_ratio=cfg.mlp_ratio, qkv_bias=cfg.qkv_bias, norm_layer=norm)
+            for _ in range(cfg.depth)
+        )
+        self.last_norm = norm(cfg.embed_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens, (h, w) = self.patch_embed(x)
+        tokens = tokens + self.pos_embed[:, 1:] + self.pos_embed[:, :1]
+        for block in self.blocks:
+            tokens = block(tokens)
+        tokens = self.last_norm(tokens)
+        return tokens.transpose(1, 2).reshape(tokens.shape[0], -1, h, w)
+
+
+# ----------------------------------------------------------------------------------------------
+# SMPL head
+
+
+def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int) -> torch.Tensor:
+    """Multi-head softmax attention on (B, N, heads*dim_head) projections."""
+    b, nq, inner = q.shape
+    dh = inner // heads
+
+    def split(t: torch.Tensor) -> torch.Tensor:
+        return t.reshape(b, t.shape[1], heads, dh).transpose(1, 2)
+
+    out = F.scaled_dot_product_attention(split(q), split(k), split(v))
+    return out.transpose(1, 2).reshape(b, nq, inner)
+
+
+class PreNorm(nn.Module):
+    def __init__(self, dim: int, fn: nn.Module) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)  # eps 1e-5 here, unlike the ViT
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor, **kwargs: torch.Tensor) -> torch.Tensor:
+        return self.fn(self.norm(x), **kwargs)
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, dim: int, heads: int, dim_head: int) -> None:
+        super().__init__()
+        inner = heads * dim_head
+        self.heads = heads
+        self.to_qkv = nn.Linear(dim, inner * 3, bias=False)
+        self.to_out = nn.Sequential(nn.Linear(inner, dim), nn.Dropout(0.0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.to_qkv(x).chunk(3, dim=-1)
+        return self.to_out(_attend(q, k, v, self.heads))
+
+
+class CrossAttention(nn.Module):
+    def __init__(self, dim: int, context_dim: int, heads: int, dim_head: int) -> None:
+        super().__init__()
+        inner = heads * dim_head
+        self.heads = heads
+        self.to_kv = nn.Linear(context_dim, inner * 2, bias=False)
+        self.to_q = nn.Linear(dim, inner, bias=False)
+        self.to_out = nn.Sequential(nn.Linear(inner, dim), nn.Dropout(0.0))
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        k, v = self.to_kv(context).chunk(2, dim=-1)
+        return self.to_out(_attend(self.to_q(x), k, v, self.heads))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        # indices 0 and 3 hold the weights, as in the released keys (net.0, net.3)
+        self.net = nn.Sequential(
+            nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(0.0), nn.Linear(hidden, dim), nn.Dropout(0.0)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class CrossAttnTransformer(nn.Module):
+    def __init__(self, cfg: DecoderConfig) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            nn.ModuleList(
+                [
+                    PreNorm(cfg.dim, SelfAttention(cfg.dim, cfg.heads, cfg.dim_head)),
+                    PreNorm(cfg.dim, CrossAttention(cfg.dim, cfg.context_dim, cfg.heads, cfg.dim_head)),
+                    PreNorm(cfg.dim, FeedForward(cfg.dim, cfg.mlp_dim)),
+                ]
+            )
+            for _ in range(cfg.depth)
+        )
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        for self_attn, cross_attn, ff in self.layers:  # type: ignore[misc]
+            x = self_attn(x) + x
+            x = cross_attn(x, context=context) + x
+            x = ff(x) + x
+        return x  # no final norm
+
+
+class TokenDecoder(nn.Module):
+    """Query token(s) -> embedding + positional embedding -> cross-attention transformer."""
+
+    def __init__(self, cfg: DecoderConfig, token_dim: int) -> None:
+        super().__init__()
+        self.to_token_embedding = nn.Linear(token_dim, cfg.dim)
+        self.pos_embedding = nn.Parameter(torch.zeros(1, 1, cfg.dim))
+        self.transformer = CrossAttnTransformer(cfg)
+
+    def forward(self, token: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        x = self.to_token_embedding(token) + self.pos_embedding[:, : token.shape[1]]
+        return self.transformer(x, context=context)
+
+
+def rot6d_to_rotmat(x: torch.Tensor) -> torch.Tensor:
+    """(..., 6) -> (..., 3, 3). a1 = x[0:3], a2 = x[3:6]; Gram-Schmidt; columns (b1, b2, b3)."""
+    a1, a2 = x[..., 0:3], x[..., 3:6]
+    b1 = F.normalize(a1, dim=-1)
+    b2 = F.normalize(a2 - (b1 * a2).sum(dim=-1, keepdim=True) * b1, dim=-1)
+    b3 = torch.cross(b1, b2, dim=-1)
+    return torch.stack([b1, b2, b3], dim=-1)
+
+
+class SMPLHead(nn.Module):
+    def __init__(self, cfg: DecoderConfig, num_body_joints: int) -> None:
+        super().__init__()
+        self.token_input = cfg.token_input
+        self.ief_iters = cfg.ief_iters
+        npose = 6 * (num_body_joints + 1)
+        token_dim = 1 if cfg.token_input == "zero" else npose + 10 + 3
+        self.transformer = TokenDecoder(cfg, token_dim)
+        self.decpose = nn.Linear(cfg.dim, npose)
+        self.decshape = nn.Linear(cfg.dim, 10)
+        self.deccam = nn.Linear(cfg.dim, 3)
+        # mean params: checkpoint buffers (hmr2_spec.md §1.3)
+        self.register_buffer("init_body_pose", torch.zeros(1, npose))
+        self.register_buffer("init_betas", torch.zeros(1, 10))
+        self.register_buffer("init_cam", torch.zeros(1, 3))
+
+    def forward(self, feats: torch.Tensor) -> dict[str, torch.Tensor]:
+        b = feats.shape[0]
+        context = feats.flatten(2).transpose(1, 2)  # (B, H*W, C), row-major grid
+        pose = self.init_body_pose.expand(b, -1)
+        betas = self.init_betas.expand(b, -1)
+        cam = self.init_cam.expand(b, -1)
+        for _ in range(self.ief_iters):
+            if self.token_input == "zero":
+                token = feats.new_zeros(b, 1, 1)
+            else:
+                token = torch.cat([pose, betas, cam], dim=1)[:, None, :]
+            out = self.transformer(token, context=context)[:, 0]
+            pose = self.decpose(out) + pose
+            betas = self.decshape(out) + betas
+            cam = self.deccam(out) + cam
+        rotmats = rot6d_to_rotmat(pose.reshape(b, -1, 6))
+        return {
+            "pred_pose_6d": pose,
+            "global_orient": rotmats[:, :1],
+            "body_pose": rotmats[:, 1:],
+            "betas": betas,
+            "pred_cam": cam,
+        }
+
+
+# ----------------------------------------------------------------------------------------------
+# the model
+
+
+def crop_cam_t(pred_cam: torch.Tensor, focal_length: float, image_size: int) -> torch.Tensor:
+    """Weak-perspective (s, tx, ty) of the square crop -> translation (tx, ty, 2f/(size*s))."""
+    tz = 2 * focal_length / (image_size * pred_cam[:, 0] + 1e-9)
+    return torch.stack([pred_cam[:, 1], pred_cam[:, 2], tz], dim=-1)
+
+
+class HMR2(nn.Module):
+    def __init__(self, cfg: HMR2Config) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.backbone = ViT(cfg.vit)
+        self.smpl_head = SMPLHead(cfg.decoder, cfg.num_body_joints)
+
+    def forward(self, img: torch.Tensor, smpl: SMPL | None = None) -> dict[str, torch.Tensor]:
+        """img: (B, 3, S, S) normalised RGB crops. With `smpl`, also vertices and 44 keypoints (3D, 2D)."""
+        margin = (self.cfg.image_size - self.cfg.bbox_width) // 2
+        x = img[:, :, :, margin : img.shape[3] - margin] if margin > 0 else img  # the backbone sees 192 columns
+        out = self.smpl_head(self.backbone(x))
+        b = img.shape[0]
+        out["pred_cam_t"] = crop_cam_t(out["pred_cam"], self.cfg.focal_length, self.cfg.image_size)
+        out["focal_length"] = img.new_full((b, 2), self.cfg.focal_length)
+        if smpl is not None:
+            out.update(self.body(smpl, out))
+        return out
+
+    def body(self, smpl: SMPL, out: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """SMPL vertices and keypoints for head outputs; SMPL always runs in float32."""
+        device_type = out["pred_cam"].device.type
+        with torch.autocast(device_type=device_type, enabled=False):
+            body = smpl(out["global_orient"].float(), out["body_pose"].float(), out["betas"].float())
+            cam_t = out["pred_cam_t"].float()
+            points = body.joints + cam_t[:, None, :]
+            f = self.cfg.focal_length / self.cfg.image_size
+            keypoints_2d = f * points[..., :2] / points[..., 2:]
+        return {"pred_vertices": body.vertices, "pred_keypoints_3d": body.joints, "pred_keypoints_2d": keypoints_2d}
+
+
+def build_hmr2(config: Mapping[str, Any], device: str | torch.device | None = None) -> HMR2:
+    """HMR2 from a yacs-style config dict; `device='meta'` builds shapes only (no memory)."""
+    cfg = parse_config(config)
+    if device is None:
+        return HMR2(cfg)
+    with torch.device(device):
+        return HMR2(cfg)
+
+
+# ----------------------------------------------------------------------------------------------
+# checkpoint
+
+
+class YacsConfigNode:
+    """Allow-listed stand-in for `yacs.config.CfgNode` in the released checkpoint's hyper_parameters.
+
+    torch's weights-only unpickler can only fill plain dict types, so the stand-in creates an
+    OrderedDict: the config's entries land in it and CfgNode's own attributes in its __dict__.
+    Nothing from yacs is imported or executed.
+    """
+
+    def __new__(cls, *args: Any) -> OrderedDict:  # type: ignore[misc]
+        return OrderedDict()
+
+
+CHECKPOINT_SAFE_GLOBALS = [(YacsConfigNode, "yacs.config.CfgNode")]
+
+
+def _released_to_model_keys(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Released Lightning state_dict -> our module keys (identical names; inference-only subset)."""
+    return {k: v for k, v in state_dict.items() if not k.startswith(_IGNORED_PREFIXES)}
+
+
+def plain_config(node: Any) -> Any:
+    """A checkpoint's pickled config (CfgNode stand-in / OrderedDict) as plain dicts and lists."""
+    if isinstance(node, Mapping):
+        return {str(k): plain_config(v) for k, v in node.items()}
+    if isinstance(node, (list, tuple)):
+        return [plain_config(v) for v in node]
+    return node
+
+
+def read_checkpoint(checkpoint_path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """(state_dict, hyper-parameter cfg as a plain dict or {}) of a Lightning HMR2 checkpoint."""
+    ckpt = torch_load_safe(checkpoint_path, safe_globals=CHECKPOINT_SAFE_GLOBALS)
+    if not isinstance(ckpt, Mapping) or not isinstance(ckpt.get("state_dict"), Mapping):
+        raise WeightsError(
+            f"{Path(checkpoint_path).name} has no 'state_dict': it is not the HMR2.0 Lightning checkpoint. "
+            "Delete it and run `python -m lart_demo weights download`."
+        )
+    hparams = ckpt.get("hyper_parameters") or {}
+    cfg = plain_config(hparams.get("cfg", {})) if isinstance(hparams, Mapping) else {}
+    return dict(ckpt["state_dict"]), cfg if isinstance(cfg, dict) else {}
+
+
+def load_hmr2(
+    checkpoint_path: str | Path, config_path: str | Path, device: str | torch.device = "cpu"
+) -> HMR2:
+    """Build HMR2 from model_config.yaml and load the released checkpoint strictly (eval mode)."""
+    config = read_config(config_path)
+    state_dict, _ = read_checkpoint(checkpoint_path)
+    model = build_hmr2(config, device="meta").to_empty(device=device)
+    assign_state_dict(
+        model, _released_to_model_keys(state_dict), model_name=MODEL_NAME, ignore_prefixes=_IGNORED_PREFIXES
+    )
+    return model.eval()
+
+
+# ----------------------------------------------------------------------------------------------
+# random weights (offline runs and tests)
+
+
+def tiny_config() -> dict[str, Any]:
+    """A small config with the released structure (runs on CPU in milliseconds per crop)."""
+    config = released_config()
+    config["MODEL"]["SMPL_HEAD"]["TRANSFORMER_DECODER"].update(
+        {"depth": 2, "heads": 2, "dim_head": 16, "mlp_dim": 64, "context_dim": 32, "dim": 64}
+    )
+    config["VIT_HARDCODED"] = {"embed_dim": 32, "depth": 2, "num_heads": 2, "mlp_ratio": 2}
+    return config
+
+
+def _random_state_dict(model: HMR2, rng: torch.Generator) -> dict[str, torch.Tensor]:
+    state = {}
+    for key, tensor in model.state_dict().items():
+        if key.endswith("init_body_pose"):
+            npose = tensor.shape[1]
+            identity_6d = torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]).repeat(npose // 6)
+            value = identity_6d + 0.02 * torch.randn(npose, generator=rng)
+            state[key] = value[None]
+        elif key.endswith("init_cam"):
+            state[key] = torch.tensor([[0.9, 0.0, 0.0]])
+        elif key.endswith("init_betas"):
+            state[key] = 0.1 * torch.randn(tensor.shape, generator=rng)
+        elif tensor.ndim >= 2:
+            fan_in = math.prod(tensor.shape[1:])
+            state[key] = torch.randn(tensor.shape, generator=rng) / math.sqrt(fan_in)
+        elif key.endswith(".weight") and ("norm" in key):
+            state[key] = torch.ones(tensor.shape)
+        else:
+            state[key] = 0.02 * torch.randn(tensor.shape, generator=rng)
+    return state
+
+
+def write_random_weights(weights_dir: Path, profile: str = "tiny", seed: int = 0) -> list[Path]:
+    """Random HMR2 files at the WeightFiles paths, in the released formats (Lightning ckpt + yacs YAML),
+    plus random SMPL_to_J19.pkl / smpl_mean_params.npz where absent. 'full' uses the released sizes (2.7 GB)."""
+    from ..weight_files import WeightFiles
+
+    if profile not in ("tiny", "full"):
+        raise ModelError(f"Unknown weights profile '{profile}' (use 'tiny' or 'full').")
+    files = WeightFiles(Path(weights_dir))
+    config = tiny_config() if profile == "tiny" else released_config()
+    rng = torch.Generator().manual_seed(seed)
+    model = build_hmr2(config, device="meta")
+    state = _random_state_dict(model, rng)
+    state["initialized"] = torch.tensor(True)
+    files.hmr2_checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(
+        {"epoch": 35, "global_step": 1000000, "state_dict": state, "hyper_parameters": {"cfg": config}},
+        files.hmr2_checkpoint,
+    )
+    files.hmr2_config.write_text(yaml.safe_dump(config, sort_keys=False))
+    written = [files.hmr2_checkpoint, files.hmr2_config]
+    # the weights manager writes these with its random body model first; standalone calls need them too
+    nprng = np.random.default_rng(seed)
+    if not files.smpl_to_j19.is_file():
+        regressor = nprng.random((19, 6890)) ** 16
+        regressor /= regressor.sum(axis=1, keepdims=True)
+        with files.smpl_to_j19.open("wb") as fh:
+            pickle.dump(regressor, fh, protocol=2)
+        written.append(files.smpl_to_j19)
+    if not files.smpl_mean_params.is_file():
+        mean_pose = np.tile([1.0, 0.0, 0.0, 0.0, 1.0, 0.0], 24) + nprng.normal(0, 0.02, 144)
+        np.savez(files.smpl_mean_params, pose=mean_pose, shape=nprng.normal(0, 0.1, 10), cam=np.array([0.9, 0.0, 0.0]))
+        written.append(files.smpl_mean_params)
+    return written

@@ -1,0 +1,316 @@
+"""SMPL body model (smplx LBS) with the joint sets HMR2.0 and PHALP use, and chumpy-free loading.
+
+Joint sets (hmr2_spec.md §5, phalp_spec.md §4.1):
+- smplx gives 24 skeleton joints + 21 vertex joints = 45 "smplx joints";
+- HMR2 picks 25 of them in OpenPose order (`OPENPOSE_JOINT_MAP`) and appends 19 joints regressed
+  from the vertices by SMPL_to_J19 -> 44 joints;
+- PHALP appends one joint at the body origin (all zeros) -> 45 joints; its 2D projection is the
+  person's "location" used by the tracker.
+
+The released SMPL_NEUTRAL.pkl is a Python 2 pickle holding chumpy arrays and a scipy sparse
+J_regressor. Neither package is a dependency: `load_smpl_pickle` uses a restricted unpickler that
+only accepts numpy arrays and rebuilds chumpy/scipy objects as plain numpy arrays, so loading a
+file can never run code from it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from smplx import SMPLLayer
+from smplx.lbs import vertices2joints
+from smplx.utils import Struct
+from torch import nn
+
+from ..errors import WeightsError
+
+# smplx joint index of each OpenPose BODY_25 joint (hmr2_spec.md §5.3)
+OPENPOSE_JOINT_MAP = (24, 12, 17, 19, 21, 16, 18, 20, 0, 2, 5, 8, 1, 4, 7, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34)
+NUM_BETAS = 10
+NUM_BODY_JOINTS = 23
+# the real SMPL kinematic tree (parent of joints 1..23); used only to write random SMPL-format files
+SMPL_PARENTS = (0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21)
+
+# Arrays an SMPL body model must provide (the rest of the pickle is metadata we do not need).
+_REQUIRED_KEYS = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f")
+
+
+# ----------------------------------------------------------------------------------------------
+# chumpy-free pickle loading
+
+
+class _PickledObject:
+    """Stand-in for a class we refuse to import: it only records what the pickle says about it."""
+
+    source_class = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.args = args
+        self.state: Any = None
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+    def state_dict(self) -> dict[str, Any]:
+        state = self.state
+        if isinstance(state, tuple):  # (dict, slots) form
+            merged: dict[str, Any] = {}
+            for part in state:
+                if isinstance(part, dict):
+                    merged.update(part)
+            state = merged
+        return state if isinstance(state, dict) else {}
+
+
+class _ChumpyArray(_PickledObject):
+    """chumpy.Ch and friends: a plain `Ch` stores its value under 'x'."""
+
+
+class _SparseMatrix(_PickledObject):
+    """scipy.sparse csc/csr/coo matrices, rebuilt densely with numpy."""
+
+    sparse_format = ""
+
+
+def _stand_in(base: type[_PickledObject], qualified_name: str, **attrs: Any) -> type[_PickledObject]:
+    return type(base.__name__, (base,), {"source_class": qualified_name, **attrs})
+
+
+def _reconstructor(cls: Any, base: Any, state: Any) -> Any:
+    """copyreg._reconstructor, limited to our stand-ins (protocol 0/1 pickles of new-style objects)."""
+    if isinstance(cls, type) and issubclass(cls, _PickledObject):
+        return cls()
+    raise pickle.UnpicklingError(f"refusing to rebuild {cls!r}")
+
+
+def _latin1_bytes(text: str, encoding: str = "utf-8") -> bytes:
+    """_codecs.encode as Python 3 protocol-2 pickles use it to store bytes (always latin1)."""
+    if encoding.replace("-", "").lower() != "latin1":
+        raise pickle.UnpicklingError(f"unexpected byte encoding {encoding!r} in the SMPL file")
+    return text.encode("latin1")
+
+
+_NUMPY_GLOBALS = {
+    ("_codecs", "encode"): _latin1_bytes,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("numpy.core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
+    ("numpy.core.multiarray", "scalar"): np._core.multiarray.scalar,
+    ("numpy._core.multiarray", "scalar"): np._core.multiarray.scalar,
+    ("numpy.core.numeric", "_frombuffer"): np._core.numeric._frombuffer,
+    ("numpy._core.numeric", "_frombuffer"): np._core.numeric._frombuffer,
+    ("copy_reg", "_reconstructor"): _reconstructor,
+    ("copyreg", "_reconstructor"): _reconstructor,
+    ("__builtin__", "object"): object,
+    ("builtins", "object"): object,
+    ("__builtin__", "set"): set,
+    ("builtins", "set"): set,
+    ("__builtin__", "frozenset"): frozenset,
+    ("builtins", "frozenset"): frozenset,
+}
+
+
+class _SmplUnpickler(pickle.Unpickler):
+    """Allows numpy arrays; maps chumpy and scipy.sparse classes to inert stand-ins; refuses the rest."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _NUMPY_GLOBALS:
+            return _NUMPY_GLOBALS[(module, name)]
+        qualified = f"{module}.{name}"
+        if module == "chumpy" or module.startswith("chumpy."):
+            return _stand_in(_ChumpyArray, qualified)
+        if module.startswith("scipy.sparse") and name in ("csc_matrix", "csr_matrix", "coo_matrix"):
+            return _stand_in(_SparseMatrix, qualified, sparse_format=name[:3])
+        raise pickle.UnpicklingError(f"the SMPL file refers to {qualified}, which a body model never needs")
+
+
+def _dense_from_sparse(obj: _SparseMatrix) -> np.ndarray:
+    state = obj.state_dict()
+    shape = state.get("_shape", state.get("shape"))
+    if shape is None:
+        raise WeightsError(f"A sparse matrix ({obj.source_class}) in the SMPL file has no shape.")
+    rows, cols = (int(v) for v in shape)
+    data = np.asarray(state["data"], dtype=np.float64)
+    dense = np.zeros((rows, cols), dtype=np.float64)
+    if obj.sparse_format == "coo":
+        np.add.at(dense, (np.asarray(state["row"]), np.asarray(state["col"])), data)
+        return dense
+    indices = np.asarray(state["indices"], dtype=np.int64)
+    indptr = np.asarray(state["indptr"], dtype=np.int64)
+    # compressed axis: columns for csc, rows for csr; repeat each outer index over its run of entries
+    outer = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+    if obj.sparse_format == "csc":
+        np.add.at(dense, (indices, outer), data)
+    else:
+        np.add.at(dense, (outer, indices), data)
+    return dense
+
+
+def _to_numpy(value: Any, key: str) -> np.ndarray | None:
+    """Plain numpy array for array-like values; None for metadata (strings, dicts)."""
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, _SparseMatrix):
+        return _dense_from_sparse(value)
+    if isinstance(value, _ChumpyArray):
+        state = value.state_dict()
+        if "x" not in state:
+            raise WeightsError(
+                f"SMPL entry '{key}' is a chumpy expression ({value.source_class}) rather than a stored array; "
+                "this file is not a standard SMPL model. Use the SMPL_NEUTRAL.pkl from the SMPL website."
+            )
+        return _to_numpy(state["x"], key)
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, (int, float)) for v in value):
+        return np.asarray(value)
+    return None
+
+
+def load_smpl_pickle(path: str | Path) -> dict[str, np.ndarray]:
+    """All arrays of an SMPL-format model file as plain numpy (.pkl with or without chumpy, or a clean .npz)."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(
+            f"SMPL model not found at {path}. Register at https://smpl.is.tue.mpg.de, download the neutral "
+            "model (basicModel_neutral_lbs_10_207_0_v1.0.0.pkl) and give its path with --smpl-path "
+            "(or LART_DEMO_SMPL_PATH)."
+        )
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    else:
+        try:
+            with path.open("rb") as fh:
+                raw = _SmplUnpickler(fh, encoding="latin1").load()
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
+            raise WeightsError(
+                f"Could not read the SMPL model {path.name}: {exc}. Use the neutral SMPL .pkl from the SMPL website."
+            ) from exc
+        if not isinstance(raw, dict):
+            raise WeightsError(f"{path.name} is not an SMPL model file (it holds a {type(raw).__name__}).")
+        arrays = {}
+        for key, value in raw.items():
+            array = _to_numpy(value, str(key))
+            if array is not None:
+                arrays[str(key)] = array
+    missing = [k for k in _REQUIRED_KEYS if k not in arrays]
+    if missing:
+        raise WeightsError(f"{path.name} lacks the SMPL arrays {', '.join(missing)}; it is not an SMPL model file.")
+    return arrays
+
+
+def load_joint_regressor(path: str | Path) -> np.ndarray:
+    """SMPL_to_J19.pkl: a (19, 6890) array (plain numpy pickle) regressing HMR2's extra joints."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"Joint regressor not found: {path}. Run `python -m lart_demo weights download`.")
+    if path.suffix == ".npy":
+        array = np.load(path, allow_pickle=False)
+    else:
+        try:
+            with path.open("rb") as fh:
+                raw = _SmplUnpickler(fh, encoding="latin1").load()
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
+            raise WeightsError(f"Could not read the joint regressor {path.name}: {exc}.") from exc
+        array = _to_numpy(raw, path.name)
+    if array is None or array.ndim != 2:
+        raise WeightsError(f"{path.name} is not a (joints, vertices) regressor matrix.")
+    return np.asarray(array, dtype=np.float64)
+
+
+# ----------------------------------------------------------------------------------------------
+# the model
+
+
+@dataclass
+class SMPLOutput:
+    vertices: torch.Tensor  # (B, 6890, 3)
+    smplx_joints: torch.Tensor  # (B, 45, 3): 24 skeleton + 21 vertex joints
+    joints: torch.Tensor  # (B, 44, 3): HMR2's 25 OpenPose-order + 19 regressed joints
+
+    @property
+    def phalp_joints(self) -> torch.Tensor:
+        """(B, 45, 3): HMR2's 44 joints plus the body origin, as PHALP stores '3d_joints'."""
+        return with_origin_joint(self.joints)
+
+
+def with_origin_joint(joints: torch.Tensor) -> torch.Tensor:
+    origin = joints.new_zeros(joints.shape[0], 1, 3)
+    return torch.cat([joints, origin], dim=1)
+
+
+class SMPL(nn.Module):
+    """Neutral SMPL (10 betas, rotation-matrix pose, no translation) with HMR2's 44-joint output."""
+
+    def __init__(self, model_data: dict[str, np.ndarray], joint_regressor_extra: np.ndarray) -> None:
+        super().__init__()
+        num_verts = model_data["v_template"].shape[0]
+        if joint_regressor_extra.shape[1] != num_verts:
+            raise WeightsError(
+                f"The extra-joint regressor has {joint_regressor_extra.shape[1]} columns but the SMPL model has "
+                f"{num_verts} vertices: SMPL_to_J19.pkl and SMPL_NEUTRAL.pkl do not belong together."
+            )
+        # smplx prints a notice for every 10-beta model; it says nothing the user can act on
+        with contextlib.redirect_stdout(io.StringIO()):
+            self.body = SMPLLayer(model_path="", data_struct=Struct(**model_data), num_betas=NUM_BETAS)
+        self.register_buffer("joint_map", torch.tensor(OPENPOSE_JOINT_MAP, dtype=torch.long))
+        self.register_buffer("joint_regressor_extra", torch.tensor(joint_regressor_extra, dtype=torch.float32))
+
+    @property
+    def faces(self) -> np.ndarray:
+        """(F, 3) int64 triangle vertex indices."""
+        return self.body.faces_tensor.cpu().numpy()
+
+    def forward(self, global_orient: torch.Tensor, body_pose: torch.Tensor, betas: torch.Tensor) -> SMPLOutput:
+        """global_orient (B,1,3,3), body_pose (B,23,3,3) rotation matrices; betas (B,10)."""
+        out = self.body(global_orient=global_orient, body_pose=body_pose, betas=betas, pose2rot=False)
+        vertices, smplx_joints = out.vertices, out.joints
+        extra = vertices2joints(self.joint_regressor_extra, vertices)
+        joints = torch.cat([smplx_joints[:, self.joint_map], extra], dim=1)
+        return SMPLOutput(vertices=vertices, smplx_joints=smplx_joints, joints=joints)
+
+
+def load_smpl(model_file: Path, j19_file: Path, device: str | torch.device = "cpu") -> SMPL:
+    """The SMPL layer from a (licensed) SMPL_NEUTRAL.pkl or its clean .npz copy plus SMPL_to_J19.pkl."""
+    model = SMPL(load_smpl_pickle(model_file), load_joint_regressor(j19_file))
+    return model.to(device).eval()
+
+
+def smpl_faces(model_file: Path) -> np.ndarray:
+    """(F, 3) int64 faces of an SMPL-format model file (for rendering) without building the layer."""
+    return np.asarray(load_smpl_pickle(model_file)["f"], dtype=np.int64)
+
+
+def write_random_smpl(path: Path, seed: int = 0, num_verts: int = 6890, num_faces: int = 13776) -> Path:
+    """A random SMPL-format model (real shapes and kinematic tree, meaningless values) for offline runs.
+
+    Written as the clean .npz layout `load_smpl_pickle` reads; it is NOT the licensed SMPL body.
+    """
+    rng = np.random.default_rng(seed)
+    num_joints = NUM_BODY_JOINTS + 1
+    v_template = rng.normal(0.0, 0.3, size=(num_verts, 3))
+    weights = rng.random((num_verts, num_joints)) ** 8  # mostly one dominant joint per vertex
+    weights /= weights.sum(axis=1, keepdims=True)
+    j_regressor = rng.random((num_joints, num_verts)) ** 16
+    j_regressor /= j_regressor.sum(axis=1, keepdims=True)
+    kintree = np.stack([np.array((2**32 - 1, *SMPL_PARENTS)), np.arange(num_joints)]).astype(np.int64)
+    arrays = {
+        "v_template": v_template,
+        "shapedirs": rng.normal(0.0, 0.01, size=(num_verts, 3, NUM_BETAS)),
+        "posedirs": rng.normal(0.0, 0.001, size=(num_verts, 3, 9 * NUM_BODY_JOINTS)),
+        "J_regressor": j_regressor,
+        "weights": weights,
+        "kintree_table": kintree,
+        "f": rng.integers(0, num_verts, size=(num_faces, 3)).astype(np.uint32),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as fh:
+        np.savez(fh, **arrays)
+    return path
