@@ -500,6 +500,9 @@ def tiny_config() -> dict[str, Any]:
     return config
 
 
+_OUTPUT_LAYERS = tuple(f"{layer}.{p}" for layer in ("decpose", "decshape", "deccam") for p in ("weight", "bias"))
+
+
 def _random_state_dict(model: HMR2, rng: torch.Generator) -> dict[str, torch.Tensor]:
     state = {}
     for key, tensor in model.state_dict().items():
@@ -512,6 +515,14 @@ def _random_state_dict(model: HMR2, rng: torch.Generator) -> dict[str, torch.Ten
             state[key] = torch.tensor([[0.9, 0.0, 0.0]])
         elif key.endswith("init_betas"):
             state[key] = 0.1 * torch.randn(tensor.shape, generator=rng)
+        elif key.endswith(_OUTPUT_LAYERS):
+            # as HMR2 initialises its output layers (xavier_uniform, gain 0.01; zero bias): predictions start at
+            # the mean pose and camera, so random-weight meshes land on the person's box instead of off-screen
+            if tensor.ndim == 2:
+                bound = 0.01 * math.sqrt(6.0 / (tensor.shape[0] + tensor.shape[1]))
+                state[key] = (torch.rand(tensor.shape, generator=rng) * 2 - 1) * bound
+            else:
+                state[key] = torch.zeros(tensor.shape)
         elif tensor.ndim >= 2:
             fan_in = math.prod(tensor.shape[1:])
             state[key] = torch.randn(tensor.shape, generator=rng) / math.sqrt(fan_in)
