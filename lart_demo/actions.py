@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from .config import Settings
+from .device import resolve_device
 from .errors import InputError, ModelError, WeightsError
 from .labels import ActionLabels, load_action_labels
 from .models.lart import LART, load_lart
@@ -376,16 +377,6 @@ class ActionModels:
     normalisation: PoseNormalisation
     labels: ActionLabels
     device: torch.device
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' -> CUDA when available, else CPU; anything else as given (an error if CUDA is asked but absent)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"Device {name!r} was requested but no CUDA GPU is available; use --device cpu.")
-    return device
 
 
 def load_action_models(weights: WeightFiles, settings: Settings) -> ActionModels:

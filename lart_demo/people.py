@@ -2,8 +2,8 @@
 
 `find_people` streams frames in, and streams one `FramePeople` per frame out, in order. Crops of
 many frames share one HMR2 forward (on a GPU the batch starts at what half the free memory holds
-and halves whenever the GPU runs out of memory). CPU runs in float32; CUDA runs the networks under autocast (bf16 where supported, else
-fp16), while SMPL and the camera maths always run in float32.
+and halves whenever the GPU runs out of memory). CPU runs in float32; CUDA runs the networks under
+autocast (bf16 where supported, else fp16), while SMPL and the camera maths always run in float32.
 
 `run_people` is `python -m lart_demo people VIDEO --out DIR`: it writes people.pkl (numpy arrays)
 and people.json (the same as lists) with one record list per frame.
@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from .config import Settings
+from .device import resolve_device
 from .errors import InputError
 from .records import Detections, FramePeople, PersonObservation, ProgressFn, no_progress
 from .weight_files import WeightFiles
@@ -45,16 +46,6 @@ class PeopleModels:
     device: torch.device
     batch_size: int  # crops per HMR2 forward (adapts downwards on OOM)
     frames_per_detection: int = 4  # frames per detector call
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' -> the first CUDA device when there is one, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"Device '{name}' was requested but no CUDA GPU is available; use --device cpu.")
-    return device
 
 
 def smpl_model_file(weights: WeightFiles, settings: Settings) -> Path:
