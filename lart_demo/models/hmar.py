@@ -687,5 +687,8 @@ def write_random_weights(weights_dir: Path, profile: str = "tiny", seed: int = 0
     model = _random_model(TINY_CONFIG if profile == "tiny" else HMARConfig(), seed)
     files.hmar_checkpoint.parent.mkdir(parents=True, exist_ok=True)
     torch.save(hmar_checkpoint_from_model(model), files.hmar_checkpoint)
-    np.savez(files.texture, **_random_texture(np.random.default_rng(seed)))
-    return [files.hmar_checkpoint, files.texture]
+    written = [files.hmar_checkpoint]
+    if not files.texture.is_file():  # the weights manager writes one matching its random body first
+        np.savez(files.texture, **_random_texture(np.random.default_rng(seed)))
+        written.append(files.texture)
+    return written
