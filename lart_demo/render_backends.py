@@ -258,9 +258,22 @@ def _shared_offscreen(platform: str, width: int, height: int):  # noqa: ANN202  
     renderer = _OFFSCREEN.get(platform)
     if renderer is None:
         renderer = _OFFSCREEN[platform] = pyrender.OffscreenRenderer(width, height)
+        _release_context(renderer)
     elif (renderer.viewport_width, renderer.viewport_height) != (width, height):
         renderer.viewport_width, renderer.viewport_height = width, height
     return renderer
+
+
+def _release_context(renderer) -> None:  # noqa: ANN001  (a pyrender.OffscreenRenderer)
+    """Unbind the shared EGL context from this thread (pyrender never does), so that the next render may come
+    from another thread: Gradio runs each analysis on a new worker thread, and an EGL context still current
+    on a finished thread makes every later eglMakeCurrent fail with EGL_BAD_ACCESS."""
+    platform = getattr(renderer, "_platform", None)
+    if type(platform).__name__ != "EGLPlatform":
+        return
+    from OpenGL.EGL import EGL_NO_CONTEXT, EGL_NO_SURFACE, eglMakeCurrent
+
+    eglMakeCurrent(platform._egl_display, EGL_NO_SURFACE, EGL_NO_SURFACE, EGL_NO_CONTEXT)
 
 
 @dataclass
@@ -317,30 +330,36 @@ class PyrenderMeshRenderer:
             scene.add(pyrender.DirectionalLight(color=np.ones(3), intensity=1.0), pose=pose)
         with _GL_LOCK:
             renderer = _shared_offscreen(self.platform, w, h)
-            if self.platform == "egl":
-                rgba, depth = renderer.render(scene, flags=pyrender.RenderFlags.RGBA)
-                color = rgba[..., :3].astype(np.float32) / 255.0
-                alpha = rgba[..., 3].astype(np.float32) / 255.0
-            else:
-                # without framebuffer objects (OSMesa) pyrender reads RGB only: coverage comes from depth
-                rgb, depth = renderer.render(scene)
-                color = rgb.astype(np.float32) / 255.0
-                alpha = (depth > 0).astype(np.float32)
-            owner = None
-            if need_owner:
-                # pyrender's SEG pass always culls back faces (it ignores doubleSided): give it both windings
-                both_sides = np.concatenate([faces, faces[:, ::-1]])
-                seg_scene = pyrender.Scene()
-                seg_map = {}
-                for k, node in enumerate(nodes):
-                    positions = node.mesh.primitives[0].positions
-                    seg_node = seg_scene.add(
-                        pyrender.Mesh([pyrender.Primitive(positions=positions, indices=both_sides)])
-                    )
-                    seg_map[seg_node] = (k + 1, 0, 0)
-                seg_scene.add(cam, pose=np.eye(4))
-                seg, _ = renderer.render(seg_scene, flags=pyrender.RenderFlags.SEG, seg_node_map=seg_map)
-                owner = seg[..., 0].astype(np.int32) - 1
+            try:
+                return self._render_locked(renderer, scene, nodes, cam, faces, need_owner)
+            finally:
+                _release_context(renderer)
+
+    def _render_locked(self, renderer, scene, nodes, cam, faces: np.ndarray, need_owner: bool) -> MeshLayer:  # noqa: ANN001
+        import pyrender
+
+        if self.platform == "egl":
+            rgba, depth = renderer.render(scene, flags=pyrender.RenderFlags.RGBA)
+            color = rgba[..., :3].astype(np.float32) / 255.0
+            alpha = rgba[..., 3].astype(np.float32) / 255.0
+        else:
+            # without framebuffer objects (OSMesa) pyrender reads RGB only: coverage comes from depth
+            rgb, depth = renderer.render(scene)
+            color = rgb.astype(np.float32) / 255.0
+            alpha = (depth > 0).astype(np.float32)
+        owner = None
+        if need_owner:
+            # pyrender's SEG pass always culls back faces (it ignores doubleSided): give it both windings
+            both_sides = np.concatenate([faces, faces[:, ::-1]])
+            seg_scene = pyrender.Scene()
+            seg_map = {}
+            for k, node in enumerate(nodes):
+                positions = node.mesh.primitives[0].positions
+                seg_node = seg_scene.add(pyrender.Mesh([pyrender.Primitive(positions=positions, indices=both_sides)]))
+                seg_map[seg_node] = (k + 1, 0, 0)
+            seg_scene.add(cam, pose=np.eye(4))
+            seg, _ = renderer.render(seg_scene, flags=pyrender.RenderFlags.SEG, seg_node_map=seg_map)
+            owner = seg[..., 0].astype(np.int32) - 1
         return MeshLayer(color=color, alpha=alpha, owner=owner, depth=depth.astype(np.float32))
 
 
@@ -402,6 +421,11 @@ def self_check(renderer: MeshRenderer) -> None:
 _FAILED_PLATFORMS: dict[str, str] = {}  # platform -> why its self-check failed in this process
 
 
+def _short(reason: str, limit: int = 100) -> str:
+    first = reason.strip().splitlines()[0] if reason.strip() else reason
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
 def create_mesh_renderer(backend: str = "auto", device: str = "cpu") -> RendererChoice:
     """The best working mesh renderer for `backend` ('auto' | 'egl' | 'osmesa' | 'cpu').
 
@@ -439,12 +463,13 @@ def create_mesh_renderer(backend: str = "auto", device: str = "cpu") -> Renderer
         return RendererChoice(renderer, f"Rendering meshes with pyrender on {platform} ({device}).")
     if already is not None and already not in GL_PLATFORMS:
         failures.append(f"OpenGL was already loaded with the unsupported {already!r} platform")
+    # the user sees a short reason per platform; the full error text goes to the log
+    reasons = "; ".join(_short(f) for f in failures)
     notice = (
-        "OpenGL rendering is unavailable (" + "; ".join(failures) + "). Falling back to the slower numpy renderer, "
-        "without anti-aliasing. To enable pyrender install the system packages libegl1 libegl-mesa0 libgl1 "
-        "(EGL) or libosmesa6 (OSMesa)."
+        f"3D meshes were drawn with the slower built-in renderer because OpenGL is not available here ({reasons}). "
+        "Install libegl1 libegl-mesa0 libgl1 (EGL) or libosmesa6 (OSMesa) for smoother meshes."
     )
-    log.warning(notice)
+    log.warning("OpenGL rendering is unavailable (%s); using the numpy renderer", "; ".join(failures))
     return RendererChoice(NumpyMeshRenderer(), notice, fell_back=True)
 
 

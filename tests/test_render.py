@@ -370,3 +370,27 @@ def test_no_label_for_a_person_entirely_outside_the_frame(smpl, bodies):
     person = RenderPerson(5, vertices[0], np.array([3.0, 0.0, 60.0]), joints=joints[0], labels=[("stand", 0.9)])
     out = FrameRenderer(smpl.faces, RenderOptions(), renderer=NumpyMeshRenderer())(frame, [person])
     np.testing.assert_array_equal(out, frame)
+
+
+def test_gl_renderer_works_from_successive_threads(smpl, bodies):
+    """The app renders each run on a new worker thread: the shared GL context must follow (EGL_BAD_ACCESS before)."""
+    import threading
+
+    renderer = gl_renderer()
+    vertices, _ = bodies
+    camera = frame_camera(288, 398)
+    placed = vertices[0] + np.array([0.0, 0.0, 90.0])
+    results: list[object] = []
+
+    def draw() -> None:
+        try:
+            results.append(int(_silhouette(renderer, placed, smpl.faces, camera).sum()))
+        except Exception as exc:  # reported by the assertion below
+            results.append(exc)
+
+    for _ in range(3):
+        worker = threading.Thread(target=draw)
+        worker.start()
+        worker.join()
+    assert all(isinstance(r, int) and r > 0 for r in results), results
+    assert len(set(results)) == 1
