@@ -258,3 +258,18 @@ def test_numpy_inputs_match_tensor_inputs(model: PosePredictor) -> None:
     a = model.predict_next(poses, en_time, torch.tensor([0, 1]))
     b = model.predict_next(poses.numpy(), en_time.numpy(), np.array([0, 1]))
     torch.testing.assert_close(a, b)
+
+
+def test_lightning_checkpoint_with_omegaconf_hyper_parameters_loads(tmp_path: Path, weights: WeightFiles) -> None:
+    """The released file is a Lightning save: its OmegaConf hyper-parameters pickle builtins/typing/collections."""
+    omegaconf = pytest.importorskip("omegaconf")
+    ckpt = torch.load(weights.pose_predictor_checkpoint, weights_only=True)
+    ckpt["hyper_parameters"] = {"cfg": omegaconf.OmegaConf.create({"configs": {"in_feat": 32, "extra": [1, 2]}})}
+    torch.save(ckpt, tmp_path / "lightning.ckpt")
+    reloaded = load_pose_predictor(tmp_path / "lightning.ckpt", weights.pose_predictor_config, weights.mean_std)
+    reference = load_pose_predictor(weights.pose_predictor_checkpoint, weights.pose_predictor_config, weights.mean_std)
+    for (name, a), (_, b) in zip(reloaded.state_dict().items(), reference.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+    torch.save({**ckpt, "bad": torch.nn.ReLU()}, tmp_path / "code.ckpt")
+    with pytest.raises(WeightsError, match="torch.nn"):
+        load_pose_predictor(tmp_path / "code.ckpt", weights.pose_predictor_config, weights.mean_std)

@@ -22,7 +22,10 @@ LOCA_VECTOR_DIM = 99
 
 
 def cam_crop_to_full(
-    pred_cam: torch.Tensor, box_center: torch.Tensor, box_size: torch.Tensor, image_wh: torch.Tensor,
+    pred_cam: torch.Tensor,
+    box_center: torch.Tensor,
+    box_size: torch.Tensor,
+    image_wh: torch.Tensor,
     focal_length: torch.Tensor | float | None = None,
 ) -> torch.Tensor:
     """Full-image translation (Tx, Ty, Tz) from a square-crop camera (s, tx, ty).

@@ -92,8 +92,18 @@ class DetectorConfig:
 
 
 TINY_DETECTOR = DetectorConfig(
-    backbone="resnet18", resnet_layers=(1, 1, 1, 1), fpn_channels=32, rpn_conv_depth=1, box_convs=1, box_fc=64,
-    mask_convs=1, min_size=128, max_size=224, rpn_pre_nms_top_n=100, rpn_post_nms_top_n=50, detections_per_img=10,
+    backbone="resnet18",
+    resnet_layers=(1, 1, 1, 1),
+    fpn_channels=32,
+    rpn_conv_depth=1,
+    box_convs=1,
+    box_fc=64,
+    mask_convs=1,
+    min_size=128,
+    max_size=224,
+    rpn_pre_nms_top_n=100,
+    rpn_post_nms_top_n=50,
+    detections_per_img=10,
     anchor_sizes=(64, 80, 96, 112, 128),  # person-sized at 128 px, so random weights still yield "people"
 )
 
@@ -181,8 +191,9 @@ class MaskRCNNPersonDetector:
     def detect(self, frames: Sequence[np.ndarray], frame_indices: Sequence[int] = ()) -> list[Detections]:
         if not frames:
             return []
-        images = [torch.from_numpy(np.ascontiguousarray(f)).to(self.device).permute(2, 0, 1).float() / 255.0
-                  for f in frames]
+        images = [
+            torch.from_numpy(np.ascontiguousarray(f)).to(self.device).permute(2, 0, 1).float() / 255.0 for f in frames
+        ]
         with torch.autocast(self.device.type, enabled=self.device.type == "cuda"):
             outputs = self.model(images)
         return [self._person_detections(out, frame.shape[:2]) for out, frame in zip(outputs, frames, strict=True)]

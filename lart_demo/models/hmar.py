@@ -30,6 +30,7 @@ from torchvision.models.resnet import Bottleneck
 from ..errors import ModelError
 from ..weight_files import WeightFiles
 from .checkpoint import assign_state_dict, torch_load_safe
+from .smpl_head import IEFSMPLHead
 
 UV_SIZE = 256
 APPEARANCE_DIM = 4096
@@ -311,52 +312,6 @@ class UVAutoencoder(nn.Module):
         y = up(F.relu(self.t_bn_2(self.t_conv2(y))))
         y = up(F.relu(self.t_bn_1x(self.t_conv1x(y))))
         return torch.tanh(self.t_conv1_1x(y))
-
-
-def rot6d_to_rotmat(x: torch.Tensor) -> torch.Tensor:
-    """(N, 6) -> (N, 3, 3): Gram-Schmidt on a1 = x[0:3], a2 = x[3:6]; the results are the COLUMNS."""
-    a = x.reshape(-1, 2, 3)
-    b1 = F.normalize(a[:, 0], dim=1)
-    a2 = a[:, 1]
-    b2 = F.normalize(a2 - (b1 * a2).sum(dim=1, keepdim=True) * b1, dim=1)
-    b3 = torch.linalg.cross(b1, b2, dim=1)
-    return torch.stack((b1, b2, b3), dim=-1)
-
-
-class IEFSMPLHead(nn.Module):
-    """HMR-style iterative regressor: SMPL 6D pose (24 joints), 10 betas and a weak-perspective camera.
-
-    Shared by HMAR (input: 2048-d pooled feature) and the pose predictor (input: a token).
-    """
-
-    def __init__(self, in_dim: int, num_body_joints: int = 23, hidden: int = 1024, iterations: int = 3) -> None:
-        super().__init__()
-        self.num_joints = num_body_joints + 1
-        npose = 6 * self.num_joints
-        self.iterations = iterations
-        self.fc1 = nn.Linear(in_dim + npose + 13, hidden)
-        self.fc2 = nn.Linear(hidden, hidden)
-        self.decpose = nn.Linear(hidden, npose)
-        self.decshape = nn.Linear(hidden, 10)
-        self.deccam = nn.Linear(hidden, 3)
-        # the SMPL mean pose/shape/camera (smpl_mean_params.npz); released checkpoints carry them
-        self.register_buffer("init_body_pose", torch.zeros(1, npose))
-        self.register_buffer("init_betas", torch.zeros(1, 10))
-        self.register_buffer("init_cam", torch.zeros(1, 3))
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        n = x.shape[0]
-        pose = self.init_body_pose.expand(n, -1)
-        betas = self.init_betas.expand(n, -1)
-        cam = self.init_cam.expand(n, -1)
-        for _ in range(self.iterations):
-            h = F.relu(self.fc1(torch.cat([x, pose, betas, cam], 1)))
-            h = F.relu(self.fc2(h))  # dropout is the identity at inference
-            pose = self.decpose(h) + pose
-            betas = self.decshape(h) + betas
-            cam = self.deccam(h) + cam
-        rotmats = rot6d_to_rotmat(pose).reshape(n, self.num_joints, 3, 3)
-        return {"global_orient": rotmats[:, :1], "body_pose": rotmats[:, 1:], "betas": betas, "cam": cam}
 
 
 # --------------------------------------------------------------------------------------------------

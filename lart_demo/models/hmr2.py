@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import pickle
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -29,8 +28,10 @@ from timm.models.vision_transformer import Block
 from torch import nn
 
 from ..errors import ModelError, WeightsError
-from .checkpoint import assign_state_dict, torch_load_safe
+from .checkpoint import assign_state_dict, torch_load_with_stand_ins
 from .smpl import SMPL
+from .smpl_head import rot6d_to_rotmat
+from .transformer import FeedForward, PreNorm
 
 MODEL_NAME = "HMR2.0"
 _IGNORED_PREFIXES = ("discriminator.", "smpl.", "initialized")
@@ -242,16 +243,6 @@ def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int) -> to
     return out.transpose(1, 2).reshape(b, nq, inner)
 
 
-class PreNorm(nn.Module):
-    def __init__(self, dim: int, fn: nn.Module) -> None:
-        super().__init__()
-        self.norm = nn.LayerNorm(dim)  # eps 1e-5 here, unlike the ViT
-        self.fn = fn
-
-    def forward(self, x: torch.Tensor, **kwargs: torch.Tensor) -> torch.Tensor:
-        return self.fn(self.norm(x), **kwargs)
-
-
 class SelfAttention(nn.Module):
     def __init__(self, dim: int, heads: int, dim_head: int) -> None:
         super().__init__()
@@ -277,18 +268,6 @@ class CrossAttention(nn.Module):
     def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         k, v = self.to_kv(context).chunk(2, dim=-1)
         return self.to_out(_attend(self.to_q(x), k, v, self.heads))
-
-
-class FeedForward(nn.Module):
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        # indices 0 and 3 hold the weights, as in the released keys (net.0, net.3)
-        self.net = nn.Sequential(
-            nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(0.0), nn.Linear(hidden, dim), nn.Dropout(0.0)
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
 
 
 class CrossAttnTransformer(nn.Module):
@@ -325,15 +304,6 @@ class TokenDecoder(nn.Module):
     def forward(self, token: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         x = self.to_token_embedding(token) + self.pos_embedding[:, : token.shape[1]]
         return self.transformer(x, context=context)
-
-
-def rot6d_to_rotmat(x: torch.Tensor) -> torch.Tensor:
-    """(..., 6) -> (..., 3, 3). a1 = x[0:3], a2 = x[3:6]; Gram-Schmidt; columns (b1, b2, b3)."""
-    a1, a2 = x[..., 0:3], x[..., 3:6]
-    b1 = F.normalize(a1, dim=-1)
-    b2 = F.normalize(a2 - (b1 * a2).sum(dim=-1, keepdim=True) * b1, dim=-1)
-    b3 = torch.cross(b1, b2, dim=-1)
-    return torch.stack([b1, b2, b3], dim=-1)
 
 
 class SMPLHead(nn.Module):
@@ -431,19 +401,9 @@ def build_hmr2(config: Mapping[str, Any], device: str | torch.device | None = No
 # checkpoint
 
 
-class YacsConfigNode:
-    """Allow-listed stand-in for `yacs.config.CfgNode` in the released checkpoint's hyper_parameters.
-
-    torch's weights-only unpickler can only fill plain dict types, so the stand-in creates an
-    OrderedDict: the config's entries land in it and CfgNode's own attributes in its __dict__.
-    Nothing from yacs is imported or executed.
-    """
-
-    def __new__(cls, *args: Any) -> OrderedDict:  # type: ignore[misc]
-        return OrderedDict()
-
-
-CHECKPOINT_SAFE_GLOBALS = [(YacsConfigNode, "yacs.config.CfgNode")]
+# The released checkpoint pickles its yacs config (`hyper_parameters.cfg`); it loads as a plain mapping
+# (checkpoint.PickledMapping): nothing from yacs is imported or executed. Any other pickled object is refused.
+_YACS_CONFIG_NODE = "yacs.config.CfgNode"
 
 
 def _released_to_model_keys(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -462,7 +422,9 @@ def plain_config(node: Any) -> Any:
 
 def read_checkpoint(checkpoint_path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """(state_dict, hyper-parameter cfg as a plain dict or {}) of a Lightning HMR2 checkpoint."""
-    ckpt = torch_load_safe(checkpoint_path, safe_globals=CHECKPOINT_SAFE_GLOBALS)
+    ckpt = torch_load_with_stand_ins(
+        checkpoint_path, allowed=(_YACS_CONFIG_NODE,), mappings=(_YACS_CONFIG_NODE,), model_name=MODEL_NAME
+    )
     if not isinstance(ckpt, Mapping) or not isinstance(ckpt.get("state_dict"), Mapping):
         raise WeightsError(
             f"{Path(checkpoint_path).name} has no 'state_dict': it is not the HMR2.0 Lightning checkpoint. "
@@ -473,9 +435,7 @@ def read_checkpoint(checkpoint_path: str | Path) -> tuple[dict[str, torch.Tensor
     return dict(ckpt["state_dict"]), cfg if isinstance(cfg, dict) else {}
 
 
-def load_hmr2(
-    checkpoint_path: str | Path, config_path: str | Path, device: str | torch.device = "cpu"
-) -> HMR2:
+def load_hmr2(checkpoint_path: str | Path, config_path: str | Path, device: str | torch.device = "cpu") -> HMR2:
     """Build HMR2 from model_config.yaml and load the released checkpoint strictly (eval mode)."""
     config = read_config(config_path)
     state_dict, _ = read_checkpoint(checkpoint_path)

@@ -24,21 +24,17 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 import yaml
 from torch import nn
 
 from ..errors import ModelError, WeightsError
 from ..weight_files import WeightFiles
-from .checkpoint import assign_state_dict, torch_load_safe
+from .checkpoint import LIGHTNING_MAPPINGS, LIGHTNING_STAND_IN_PREFIXES, assign_state_dict, torch_load_with_stand_ins
+from .transformer import Transformer, conv_bottleneck, mlp, pose_camera_vector, token_heads, with_mask_token
 
 # Fixed by the reference code, not by the config: the positional table covers 250 frames x 10 people.
 POS_TABLE_FRAMES = 250
 POS_TABLE_PEOPLE = 10
-SMPL_BODY_JOINTS = 23  # the SMPL head predicts 24 rotations (global + 23) in the 6D representation
-SMPL_HEAD_HIDDEN = 1024
-SMPL_HEAD_ITERATIONS = 3
-MASKED_KEY_SCORE = -1000.0  # the value masked attention scores are SET to (not added)
 FEATURE_POSE = "pose_shape"
 FEATURE_JOINTS = "joints_3D"
 FEATURE_APPEARANCE = "apperance"  # sic: the released config and keys spell it this way
@@ -209,114 +205,6 @@ def config_to_yaml_dict(config: LartConfig) -> dict[str, Any]:
 # --- modules ---------------------------------------------------------------------------------------
 
 
-def _mlp(*widths: int) -> nn.Sequential:
-    """Linear layers with ReLU between them (keys .0, .2, .4 like the released encoders)."""
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
-        if i:
-            layers.append(nn.ReLU())
-        layers.append(nn.Linear(a, b))
-    return nn.Sequential(*layers)
-
-
-class PreNorm(nn.Module):
-    """LayerNorm then `fn` (keys `norm.*`, `fn.*`)."""
-
-    def __init__(self, dim: int, fn: nn.Module) -> None:
-        super().__init__()
-        self.norm = nn.LayerNorm(dim)
-        self.fn = fn
-
-    def forward(self, x: torch.Tensor, *args: Any) -> torch.Tensor:
-        return self.fn(self.norm(x), *args)
-
-
-class MaskedSelfAttention(nn.Module):
-    """Multi-head attention whose masked *keys* get the score -1000 after scaling (queries stay)."""
-
-    def __init__(self, dim: int, heads: int, dim_head: int) -> None:
-        super().__init__()
-        inner = heads * dim_head
-        self.heads = heads
-        self.scale = dim_head**-0.5
-        self.to_qkv = nn.Linear(dim, 3 * inner, bias=False)
-        self.to_out = nn.Sequential(nn.Linear(inner, dim))  # key to_out.0; the reference's dropout is a no-op
-
-    def forward(self, x: torch.Tensor, masked_keys: torch.Tensor) -> torch.Tensor:
-        b, n, _ = x.shape
-        q, k, v = (t.reshape(b, n, self.heads, -1).transpose(1, 2) for t in self.to_qkv(x).chunk(3, dim=-1))
-        scores = torch.matmul(q, k.transpose(-1, -2)) * self.scale
-        scores = scores.masked_fill(masked_keys[:, None, None, :], MASKED_KEY_SCORE)
-        out = torch.matmul(scores.softmax(dim=-1), v)
-        return self.to_out(out.transpose(1, 2).reshape(b, n, -1))
-
-
-class FeedForward(nn.Module):
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        # keys net.0 / net.3: the reference has dropouts at 2 and 4 (identity in eval)
-        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Identity(), nn.Linear(hidden, dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-
-class Transformer(nn.Module):
-    def __init__(self, dim: int, depth: int, heads: int, dim_head: int, mlp_dim: int) -> None:
-        super().__init__()
-        self.layers = nn.ModuleList(
-            nn.ModuleList(
-                [PreNorm(dim, MaskedSelfAttention(dim, heads, dim_head)), PreNorm(dim, FeedForward(dim, mlp_dim))]
-            )
-            for _ in range(depth)
-        )
-
-    def forward(self, x: torch.Tensor, masked_keys: torch.Tensor) -> torch.Tensor:
-        for attention, feed_forward in self.layers:  # type: ignore[misc]
-            x = x + attention(x, masked_keys)
-            x = x + feed_forward(x)
-        return x
-
-
-def rot6d_to_rotmat(x: torch.Tensor) -> torch.Tensor:
-    """(N, 6) -> (N, 3, 3): Gram-Schmidt on a1 = x[0:3], a2 = x[3:6]; the result's columns are b1, b2, b3."""
-    a1, a2 = x[:, 0:3], x[:, 3:6]
-    b1 = F.normalize(a1, dim=-1)
-    b2 = F.normalize(a2 - (b1 * a2).sum(dim=-1, keepdim=True) * b1, dim=-1)
-    b3 = torch.linalg.cross(b1, b2, dim=-1)
-    return torch.stack((b1, b2, b3), dim=-1)
-
-
-class SMPLHead(nn.Module):
-    """Iterative (3 steps, residual) regressor of SMPL pose (6D), betas and a camera from one token."""
-
-    def __init__(self, in_dim: int) -> None:
-        super().__init__()
-        npose = 6 * (SMPL_BODY_JOINTS + 1)
-        self.fc1 = nn.Linear(in_dim + npose + 13, SMPL_HEAD_HIDDEN)
-        self.fc2 = nn.Linear(SMPL_HEAD_HIDDEN, SMPL_HEAD_HIDDEN)
-        self.decpose = nn.Linear(SMPL_HEAD_HIDDEN, npose)
-        self.decshape = nn.Linear(SMPL_HEAD_HIDDEN, 10)
-        self.deccam = nn.Linear(SMPL_HEAD_HIDDEN, 3)
-        # starting point of the iterations (the SMPL mean pose/shape); stored in the checkpoint
-        self.register_buffer("init_body_pose", torch.zeros(1, npose))
-        self.register_buffer("init_betas", torch.zeros(1, 10))
-        self.register_buffer("init_cam", torch.zeros(1, 3))
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        n = x.shape[0]
-        pose = self.init_body_pose.expand(n, -1)
-        betas = self.init_betas.expand(n, -1)
-        cam = self.init_cam.expand(n, -1)
-        for _ in range(SMPL_HEAD_ITERATIONS):
-            h = F.relu(self.fc2(F.relu(self.fc1(torch.cat([x, pose, betas, cam], dim=1)))))
-            pose = self.decpose(h) + pose
-            betas = self.decshape(h) + betas
-            cam = self.deccam(h) + cam
-        rotmats = rot6d_to_rotmat(pose.reshape(-1, 6)).reshape(n, SMPL_BODY_JOINTS + 1, 3, 3)
-        return {"global_orient": rotmats[:, :1], "body_pose": rotmats[:, 1:], "betas": betas}
-
-
 @dataclass
 class LartReadout:
     """Per-token outputs of the heads."""
@@ -330,10 +218,7 @@ class LartReadout:
     @property
     def pose_camera(self) -> torch.Tensor:
         """(N, 229) = [global_orient 9 | body_pose 207 | betas 10 | location 3], the reference's layout."""
-        n = self.betas.shape[0]
-        return torch.cat(
-            [self.global_orient.reshape(n, 9), self.body_pose.reshape(n, 207), self.betas, self.location], dim=1
-        )
+        return pose_camera_vector(self.global_orient, self.body_pose, self.betas, self.location)
 
 
 class LART(nn.Module):
@@ -351,21 +236,19 @@ class LART(nn.Module):
         self.register_buffer("pe", self.pos_embedding)
         self.transformer = Transformer(dim, config.depth, config.heads, config.dim_head, config.mlp_dim)
         if config.conv_pad is not None and config.conv_stride is not None:  # training-only bottleneck
-            kernel = config.conv_stride + 2 * config.conv_pad
-            self.conv_en = nn.Conv1d(dim, dim, kernel, stride=config.conv_stride, padding=config.conv_pad)
-            self.conv_de = nn.ConvTranspose1d(dim, dim, kernel, stride=config.conv_stride, padding=config.conv_pad)
+            self.conv_en, self.conv_de = conv_bottleneck(dim, config.conv_pad, config.conv_stride)
         ps = config.pose_shape
-        self.pose_shape_encoder = _mlp(ps.dim, ps.mid_dim, ps.en_dim)
-        self.smpl_head = nn.ModuleList(SMPLHead(dim) for _ in range(config.num_smpl_heads))
-        self.loca_head = nn.ModuleList(_mlp(dim, dim, dim, 3) for _ in range(config.num_smpl_heads))
-        self.action_head_ava = nn.ModuleList(_mlp(dim, config.ava_classes) for _ in range(config.num_smpl_heads))
-        self.action_head_kinetics = _mlp(dim, dim, dim, config.kinetics_classes)  # training only
+        self.pose_shape_encoder = mlp(ps.dim, ps.mid_dim, ps.en_dim)
+        self.smpl_head, self.loca_head, self.action_head_ava = token_heads(
+            dim, config.num_smpl_heads, config.ava_classes
+        )
+        self.action_head_kinetics = mlp(dim, dim, dim, config.kinetics_classes)  # training only
         if config.uses_joints:
             j = config.joints_3d
-            self.joint_encoder = _mlp(j.dim, j.mid_dim, j.mid_dim, j.en_dim)
+            self.joint_encoder = mlp(j.dim, j.mid_dim, j.mid_dim, j.en_dim)
         if config.uses_appearance:
             a = config.appearance
-            self.apperance_encoder = _mlp(a.dim, a.mid_dim, a.mid_dim, a.en_dim)
+            self.apperance_encoder = mlp(a.dim, a.mid_dim, a.mid_dim, a.en_dim)
 
     def encode(
         self,
@@ -394,7 +277,7 @@ class LART(nn.Module):
         if frames != cfg.frame_length:
             raise ModelError(f"LART windows must have frame_length={cfg.frame_length} slots, got {frames}.")
         # masked tokens are replaced as a whole before the positional embedding, as in the reference
-        x = torch.where(masked[..., None], self.mask_token.to(x.dtype), x)
+        x = with_mask_token(x, masked, self.mask_token)
         x = x + self.pos_embedding[:, :frames, 0].t()
         return self.transformer(x, masked)
 
@@ -422,61 +305,6 @@ def build_lart(config: LartConfig | Mapping[str, Any]) -> LART:
 CHECKPOINT_PREFIX = "encoder."
 # Built for the released key set, not used on the demo path: may be absent from a checkpoint.
 UNUSED_PREFIXES = ("class_token", "conv_en.", "conv_de.", "action_head_kinetics.")
-# Anything the Lightning checkpoint pickles besides tensors (hyper-parameters as OmegaConf objects,
-# callback and loop states) is read into an inert stand-in: never constructed, never used.
-_INERT_GLOBAL_PREFIXES = (
-    "omegaconf.",
-    "typing.",
-    "builtins.",
-    "collections.",
-    "pathlib.",
-    "lightning.",
-    "lightning_fabric.",
-    "pytorch_lightning.",
-    "lart.",
-    "phalp.",
-    "hydra.",
-    "numpy.",
-    "enum.",
-)
-
-
-class InertPickledObject:
-    """Stand-in for a non-tensor object in a checkpoint: records what was stored, runs nothing.
-
-    The unpickler may create it without calling `__init__` (NEWOBJ), so every recorder is created lazily.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.args = args
-
-    def __setstate__(self, state: Any) -> None:
-        self.state = state
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        self.__dict__.setdefault("items", {})[key] = value
-
-    def append(self, value: Any) -> None:
-        self.__dict__.setdefault("elements", []).append(value)
-
-    def extend(self, values: Any) -> None:
-        self.__dict__.setdefault("elements", []).extend(values)
-
-
-def _inert_globals(path: Path) -> list[tuple[type, str]]:
-    try:
-        names = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
-    except Exception as exc:  # noqa: BLE001 - any failure here means the file is not a torch checkpoint
-        raise WeightsError(
-            f"Could not read {path.name}: {exc}. Delete it and run `python -m lart_demo weights download`."
-        ) from exc
-    refused = [n for n in names if not n.startswith(_INERT_GLOBAL_PREFIXES)]
-    if refused:
-        raise WeightsError(
-            f"{path.name} pickles objects that are not allowed in a checkpoint: {', '.join(sorted(refused)[:5])}. "
-            "It is not the released lart_mvit.ckpt; delete it and run `python -m lart_demo weights download`."
-        )
-    return [(InertPickledObject, n) for n in names]
 
 
 def read_lart_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
@@ -484,7 +312,9 @@ def read_lart_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"LART checkpoint not found: {path}. Run `python -m lart_demo weights status`.")
-    ckpt = torch_load_safe(path, safe_globals=_inert_globals(path))
+    ckpt = torch_load_with_stand_ins(
+        path, allowed=LIGHTNING_STAND_IN_PREFIXES, mappings=LIGHTNING_MAPPINGS, model_name="LART"
+    )
     state = ckpt.get("state_dict") if isinstance(ckpt, Mapping) else None
     if not isinstance(state, Mapping):
         raise WeightsError(f"{path.name} has no 'state_dict': it is not a LART Lightning checkpoint.")
@@ -552,7 +382,7 @@ def randomise_weights(model: LART, seed: int) -> None:
         for head in model.smpl_head:
             # an SMPL mean-like start (identity rotations, zero shape, a plausible camera) and small updates,
             # so in-filled meshes of random weights still look like people
-            head.init_body_pose.copy_(torch.tensor([1.0, 0, 0, 0, 1.0, 0]).repeat(SMPL_BODY_JOINTS + 1)[None])
+            head.init_body_pose.copy_(torch.tensor([1.0, 0, 0, 0, 1.0, 0]).repeat(head.num_joints)[None])
             head.init_betas.zero_()
             head.init_cam.copy_(torch.tensor([[0.9, 0.0, 0.0]]))
             for layer in (head.decpose, head.decshape, head.deccam):

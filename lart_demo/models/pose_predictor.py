@@ -37,8 +37,8 @@ from torch import nn
 
 from ..errors import ModelError, WeightsError
 from ..weight_files import WeightFiles
-from .checkpoint import assign_state_dict, torch_load_safe
-from .hmar import IEFSMPLHead
+from .checkpoint import LIGHTNING_MAPPINGS, LIGHTNING_STAND_IN_PREFIXES, assign_state_dict, torch_load_with_stand_ins
+from .transformer import Transformer, conv_bottleneck, mlp, pose_camera_vector, token_heads, with_mask_token
 
 POSE_DIM = 229  # [global_orient 9 | body_pose 207 | betas 10 | Tx, Ty, tz/200]
 SINUSOID_LENGTH = 10000  # length of the (unused) sinusoidal position tables in the checkpoint
@@ -180,62 +180,6 @@ def sinusoid_table(dim: int, length: int) -> torch.Tensor:
     return table
 
 
-class PreNorm(nn.Module):
-    def __init__(self, dim: int, fn: nn.Module) -> None:
-        super().__init__()
-        self.norm = nn.LayerNorm(dim)
-        self.fn = fn
-
-    def forward(self, x: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-        return self.fn(self.norm(x), **kwargs)
-
-
-class Attention(nn.Module):
-    """Multi-head self-attention; masked keys get the logit -1e3 (not -inf), as upstream."""
-
-    def __init__(self, dim: int, heads: int, dim_head: int) -> None:
-        super().__init__()
-        self.heads = heads
-        self.scale = dim_head**-0.5
-        inner = heads * dim_head
-        self.to_qkv = nn.Linear(dim, inner * 3, bias=False)
-        project = not (heads == 1 and dim_head == dim)
-        self.to_out = nn.Sequential(nn.Linear(inner, dim), nn.Dropout(0.0)) if project else nn.Identity()
-
-    def forward(self, x: torch.Tensor, key_masked: torch.Tensor | None = None) -> torch.Tensor:
-        b, n, _ = x.shape
-        q, k, v = (t.reshape(b, n, self.heads, -1).transpose(1, 2) for t in self.to_qkv(x).chunk(3, dim=-1))
-        dots = torch.matmul(q, k.transpose(-1, -2)) * self.scale
-        if key_masked is not None:
-            dots = dots.masked_fill(key_masked[:, None, None, :], -1e3)
-        out = torch.matmul(dots.softmax(dim=-1), v)
-        return self.to_out(out.transpose(1, 2).reshape(b, n, -1))
-
-
-class FeedForward(nn.Module):
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(0.0), nn.Linear(hidden, dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-
-class Transformer(nn.Module):
-    def __init__(self, dim: int, depth: int, heads: int, dim_head: int, mlp_dim: int) -> None:
-        super().__init__()
-        self.layers = nn.ModuleList(
-            nn.ModuleList([PreNorm(dim, Attention(dim, heads, dim_head)), PreNorm(dim, FeedForward(dim, mlp_dim))])
-            for _ in range(depth)
-        )
-
-    def forward(self, x: torch.Tensor, key_masked: torch.Tensor | None = None) -> torch.Tensor:
-        for attn, ff in self.layers:  # type: ignore[misc]
-            x = x + attn(x, key_masked=key_masked)
-            x = x + ff(x)
-        return x
-
-
 class PoseSequenceEncoder(nn.Module):
     """`lart_transformer` of PHALP: pose tokens -> transformer1 -> temporal conv -> transformer2 -> heads."""
 
@@ -252,26 +196,18 @@ class PoseSequenceEncoder(nn.Module):
         self.transformer = Transformer(*args)  # built by upstream but unused in its forward
         self.transformer1 = Transformer(*args)
         self.transformer2 = Transformer(dim, 1, config.heads, config.dim_head, config.mlp_dim)
-        kernel = config.conv_stride + 2 * config.conv_pad
-        self.conv_en = nn.Conv1d(dim, dim, kernel, stride=config.conv_stride, padding=config.conv_pad)
-        self.conv_de = nn.ConvTranspose1d(dim, dim, kernel, stride=config.conv_stride, padding=config.conv_pad)
-        self.pose_shape_encoder = nn.Sequential(
-            nn.Linear(config.pose_dim, config.pose_mid_dim), nn.ReLU(), nn.Linear(config.pose_mid_dim, dim)
+        self.conv_en, self.conv_de = conv_bottleneck(dim, config.conv_pad, config.conv_stride)
+        self.pose_shape_encoder = mlp(config.pose_dim, config.pose_mid_dim, dim)
+        self.smpl_head, self.loca_head, self.action_head_ava = token_heads(
+            dim, config.num_smpl_heads, config.num_actions, config.num_body_joints
         )
-        heads = range(config.num_smpl_heads)
-        self.smpl_head = nn.ModuleList(IEFSMPLHead(dim, config.num_body_joints) for _ in heads)
-        self.loca_head = nn.ModuleList(
-            nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, 3))
-            for _ in heads
-        )
-        self.action_head_ava = nn.ModuleList(nn.Sequential(nn.Linear(dim, config.num_actions)) for _ in heads)
 
     def forward(self, pose_normalised: torch.Tensor, has_detection: torch.Tensor) -> torch.Tensor:
         """(B, T, 229) normalised poses, (B, T) bool occupied slots -> (B, T, D) tokens ('zero' masking)."""
         empty = ~has_detection
         x = self.pose_shape_encoder(pose_normalised)
-        x = torch.where(empty[..., None], self.mask_token.to(x.dtype), x)
-        x = self.transformer1(x + self.pos_embedding_learned1, key_masked=empty)
+        x = with_mask_token(x, empty, self.mask_token)
+        x = self.transformer1(x + self.pos_embedding_learned1, masked_keys=empty)
         x = self.conv_de(self.conv_en(x.transpose(1, 2))).transpose(1, 2)
         return self.transformer2(x + self.pos_embedding_learned2)
 
@@ -293,16 +229,9 @@ class PosePredictor(nn.Module):
         """(B, T, D) tokens -> pose_camera (B, T, 229) and ava_action (B, T, A) from the first head set."""
         b, t, d = tokens.shape
         smpl = self.encoder.smpl_head[0](tokens.reshape(b * t, d))
-        location = self.encoder.loca_head[0](tokens)
-        pose_camera = torch.cat(
-            [
-                smpl["global_orient"].reshape(b, t, 9),
-                smpl["body_pose"].reshape(b, t, -1),
-                smpl["betas"].reshape(b, t, 10),
-                location,
-            ],
-            dim=-1,
-        )
+        location = self.encoder.loca_head[0](tokens).reshape(b * t, -1)
+        pose_camera = pose_camera_vector(smpl["global_orient"], smpl["body_pose"], smpl["betas"], location)
+        pose_camera = pose_camera.reshape(b, t, -1)
         return {"pose_camera": pose_camera, "ava_action": self.encoder.action_head_ava[0](tokens)}
 
     def history_slots(self, en_time: np.ndarray) -> np.ndarray:
@@ -428,43 +357,13 @@ def pose_predictor_state_dict_from_checkpoint(checkpoint: Mapping[str, Any]) -> 
     return out
 
 
-_LIGHTNING_MODULES = ("pytorch_lightning.", "lightning_fabric.", "lightning.", "omegaconf.", "argparse.Namespace")
-
-
-def _stand_in(name: str) -> type:
-    """A harmless class standing in for a pickled config object (never runs code from the file).
-
-    Lightning's AttributeDict is a dict subclass that pickles its items (SETITEMS, which the
-    weights-only unpickler allows on plain dicts only), so it loads as a dict; any other object
-    (OmegaConf containers, Namespace) becomes an empty object that ignores its state.
-    """
-    if name.endswith("AttributeDict"):
-        return dict
-
-    def ignore(self: object, *args: Any, **kwargs: Any) -> None:
-        return None
-
-    return type(name.rsplit(".", 1)[-1], (), {"__init__": ignore, "__setstate__": ignore})
-
-
 def load_lightning_checkpoint(path: str | Path) -> Any:
     """torch.load(weights_only=True) of a Lightning checkpoint whose hyper-parameters pickle config
     objects (Lightning AttributeDict, OmegaConf DictConfig): those classes load as inert stand-ins.
     Any other non-tensor global is refused."""
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"Weight file not found: {path}. Run `python -m lart_demo weights status`.")
-    try:
-        needed = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-    except (RuntimeError, OSError, pickle.UnpicklingError, EOFError):
-        return torch_load_safe(path)  # unreadable: torch_load_safe raises the user-facing WeightsError
-    refused = [g for g in needed if not g.startswith(_LIGHTNING_MODULES)]
-    if refused:
-        raise WeightsError(
-            f"{path.name} pickles objects other than tensors and Lightning/OmegaConf configs "
-            f"({', '.join(refused[:5])}); refusing to load it. Re-download the released file."
-        )
-    return torch_load_safe(path, safe_globals=[(_stand_in(g), g) for g in needed])
+    return torch_load_with_stand_ins(
+        path, allowed=LIGHTNING_STAND_IN_PREFIXES, mappings=LIGHTNING_MAPPINGS, model_name="pose predictor"
+    )
 
 
 def read_mean_std(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
