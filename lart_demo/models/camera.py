@@ -43,11 +43,15 @@ def cam_crop_to_full(
     return torch.stack([tx, ty, tz], dim=-1)
 
 
-def phalp_cam_t(pred_cam: torch.Tensor, center_256: torch.Tensor, side_256: torch.Tensor) -> torch.Tensor:
-    """PHALP's translation in 256-space: tz = 2f/(s*b + 1e-9); (Tx, Ty) = (tx, ty) + (c - 128) * tz / f."""
+def phalp_cam_t(pred_cam: torch.Tensor, center_offset_256: torch.Tensor, side_256: torch.Tensor) -> torch.Tensor:
+    """PHALP's translation in 256-space: tz = 2f/(s*b + 1e-9); (Tx, Ty) = (tx, ty) + (c - 128) * tz / f.
+
+    `center_offset_256` is (c - 128): upstream subtracts in float64 numpy before the float32 tensor maths, and
+    doing the same keeps small offsets exact (the tracker's location term is sensitive to them).
+    """
     f = FOCAL_LENGTH
     tz = 2 * f / (pred_cam[:, 0] * side_256 + 1e-9)
-    txy = pred_cam[:, 1:3] + (center_256 - RENDER_SIZE / 2.0) * tz[:, None] / f
+    txy = pred_cam[:, 1:3] + center_offset_256 * tz[:, None] / f
     return torch.cat([txy, tz[:, None]], dim=1)
 
 
@@ -102,9 +106,9 @@ def person_3d_parameters(
     center = np.asarray(center, dtype=np.float64).reshape(n, 2)
     scale = np.asarray(scale, dtype=np.float64).reshape(n, 2)
     # as upstream: offsets and sizes in float64 numpy, then float32 tensors
-    center_256 = tensor((center + [left, top]) * ratio)
+    center_offset_256 = tensor((center + [left, top]) * ratio - RENDER_SIZE / 2.0)
     side_256 = tensor(scale.max(axis=1) * ratio)
-    cam_t = phalp_cam_t(cam, center_256, side_256)
+    cam_t = phalp_cam_t(cam, center_offset_256, side_256)
     joints_3d = with_origin_joint(smpl(go.reshape(n, 1, 3, 3), bp.reshape(n, -1, 3, 3), bt).joints)
     joints_2d = project_256(joints_3d, cam_t)
     result = {
