@@ -150,7 +150,7 @@ def _cmd_track(argv: Sequence[str]) -> int:
     _setup_logging(args.verbose)
     from .tracking.stage import run_track
 
-    print(f"Tracks written to {run_track(args.video, args.out, _settings(args))}")
+    print(f"Tracks written to {run_track(args.video, args.out, _settings(args), progress=_print_progress)}")
     return 0
 
 
