@@ -33,9 +33,10 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", "-v", action="store_true", help="log details and show tracebacks")
 
 
-def _add_clip_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--start", type=float, default=None, help="start time in seconds")
-    parser.add_argument("--end", type=float, default=None, help="end time in seconds")
+def _add_clip_options(parser: argparse.ArgumentParser, trim: bool = True) -> None:
+    if trim:
+        parser.add_argument("--start", type=float, default=None, help="start time in seconds")
+        parser.add_argument("--end", type=float, default=None, help="end time in seconds")
     parser.add_argument(
         "--max-duration", type=float, default=None, help="analyse at most this many seconds (default 60)"
     )
@@ -131,7 +132,7 @@ def _stage_parser(name: str, description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"python -m lart_demo {name}", description=description)
     p.add_argument("video", type=Path)
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    _add_clip_options(p)
+    _add_clip_options(p, trim=False)  # these stages read the whole (capped) video
     _add_common(p)
     return p
 

@@ -157,3 +157,22 @@ def test_missing_weights_say_what_to_do(tmp_path: Path, examples_dir: Path) -> N
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     assert "weights download" in proc.stderr
+
+
+@pytest.mark.parametrize(("clip", "frames"), [("jump.mp4", 8), ("phalp_vid.mp4", 9)])
+def test_track_subcommand_on_the_real_clips(clip: str, frames: int, tmp_path: Path, tiny_weights: Path) -> None:
+    """`python -m lart_demo track` (random detector, tiny weights) writes tracks.pkl + tracks.json; a short cap keeps
+    it quick on CPU (the random detector reports many 'people' per frame)."""
+    from conftest import EXAMPLES
+
+    proc = run_cli(
+        "track", str(EXAMPLES / clip), "--out", str(tmp_path), "--weights", str(tiny_weights), "--max-duration", "0.3",
+        env_extra={"LART_DEMO_OUTPUT_DIR": str(tmp_path / "work")}, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "tracks.json").read_text())
+    assert summary["frames"] == frames
+    results = read_results(tmp_path / "tracks.pkl")
+    assert len(results) == frames
+    for person in summary["people"]:
+        assert 0 <= person["first_frame"] <= person["last_frame"] < frames
