@@ -61,24 +61,50 @@ def _versions(weights: WeightFiles) -> dict[str, str]:
     return {k: f"{p.name} ({p.stat().st_size} bytes)" for k, p in files.items() if p.is_file()}
 
 
-def load_models(settings: Settings) -> Models:
-    """Every model the analysis needs, loaded once per (weights folder, device) and kept for later runs."""
-    from .actions import load_action_models
-    from .models.mvit import load_mvit
-    from .people import load_people_models
-    from .tracking.stage import load_tracking_models
-    from .weights import missing_for
+def _silent(stage: str, done: int, total: int | None) -> None:
+    """A progress sink for a stage whose progress another stage already reports."""
 
-    key = (str(Path(settings.weights_dir).resolve()), settings.device)
-    if key in _MODEL_CACHE:
-        return _MODEL_CACHE[key]
+
+def _rename(progress: ProgressFn, name: str) -> ProgressFn:
+    """Stages name themselves tersely; the user sees one clear name per step."""
+
+    def report(_stage: str, done: int, total: int | None) -> None:
+        progress(name, done, total)
+
+    return report
+
+
+def ensure_weights(settings: Settings, progress: ProgressFn) -> None:
+    """Download missing weight files on first use (Hub mirror, then origin hosts); SMPL only from the user's
+    file or after they accepted its licence. Anything still missing is a WeightsError saying how to get it."""
+    from .weights import download_weights, missing_for
+
     missing = missing_for(settings, STAGES)
+    if not missing:
+        return
+    if not WeightFiles(Path(settings.weights_dir)).is_random():
+        log.info("downloading %d missing weight files into %s", len(missing), settings.weights_dir)
+        download_weights(settings, progress=_rename(progress, "Downloading model weights (first use)"))
+        missing = missing_for(settings, STAGES)
     if missing:
         listed = "; ".join(f"{m.path.name} ({m.detail}): {m.how_to_get}" for m in missing)
         raise WeightsError(
             f"{len(missing)} model file(s) are missing from {settings.weights_dir}: {listed}. "
             "Run `python -m lart_demo weights download` (see README, section Weights)."
         )
+
+
+def load_models(settings: Settings, progress: ProgressFn = _silent) -> Models:
+    """Every model the analysis needs, loaded once per (weights folder, device) and kept for later runs."""
+    from .actions import load_action_models
+    from .models.mvit import load_mvit
+    from .people import load_people_models
+    from .tracking.stage import load_tracking_models
+
+    key = (str(Path(settings.weights_dir).resolve()), settings.device)
+    if key in _MODEL_CACHE:
+        return _MODEL_CACHE[key]
+    ensure_weights(settings, progress)
     weights = WeightFiles(Path(settings.weights_dir))
     people = load_people_models(weights, settings)
     models = Models(
@@ -102,19 +128,6 @@ def _with_known_boxes(people_models: Any, settings: Settings, clip: Clip) -> Any
 
     scale = (clip.width / clip.source_size[0], clip.height / clip.source_size[1])
     return replace(people_models, detector=KnownBoxesDetector(read_boxes_file(settings.boxes_file, scale)))
-
-
-def _silent(stage: str, done: int, total: int | None) -> None:
-    """A progress sink for a stage whose progress another stage already reports."""
-
-
-def _rename(progress: ProgressFn, name: str) -> ProgressFn:
-    """Stages name themselves tersely; the user sees one clear name per step."""
-
-    def report(_stage: str, done: int, total: int | None) -> None:
-        progress(name, done, total)
-
-    return report
 
 
 def _keep_busiest(fast: dict[int, dict[str, Any]], max_people: int) -> dict[int, dict[str, Any]]:
@@ -237,7 +250,7 @@ def analyze_clip(clip: Clip, request: AnalysisRequest, out_dir: Path, progress: 
     timings: dict[str, float] = {}
     progress("Loading models", 0, None)
     t0 = time.monotonic()
-    models = load_models(settings)
+    models = load_models(settings, progress)
     timings["load_models"] = time.monotonic() - t0
 
     t0 = time.monotonic()
