@@ -63,6 +63,15 @@
       span.setAttribute("width", Math.max(xOf(st, p.end) - xOf(st, p.start), 1)); span.setAttribute("height", H);
       span.setAttribute("fill", p.color); span.setAttribute("fill-opacity", "0.08");
       svg.appendChild(span);
+      for (const level of [0, 0.5, 1]) {  // probability gridlines; their labels are HTML (the SVG stretches)
+        const grid = document.createElementNS(SVG, "line");
+        grid.setAttribute("class", "lp-grid");
+        grid.setAttribute("x1", 0); grid.setAttribute("x2", 1000);
+        grid.setAttribute("y1", yOf(level)); grid.setAttribute("y2", yOf(level));
+        grid.setAttribute("stroke", "#999"); grid.setAttribute("stroke-opacity", "0.35");
+        grid.setAttribute("stroke-dasharray", "4 4"); grid.setAttribute("vector-effect", "non-scaling-stroke");
+        svg.appendChild(grid);
+      }
       p.traces.forEach((name, i) => {
         const probs = p.probs[name];
         const pts = p.frames.map((f, j) => `${xOf(st, (f + 0.5) / st.fps).toFixed(2)},${yOf(probs[j]).toFixed(2)}`);
@@ -84,7 +93,13 @@
       svg.appendChild(cursor);
       wrap.insertBefore(svg, wrap.querySelector(".lp-tooltip"));
     }
-    if (people.length) select(root, st, people[0].id);
+    if (people.length) {
+      const axis = document.createElement("div");
+      axis.className = "lp-axis";
+      axis.innerHTML = [1, 0.5, 0].map(v => `<span style="top:${(yOf(v) / H * 100).toFixed(1)}%">${v * 100}%</span>`).join("");
+      wrap.appendChild(axis);
+      select(root, st, people[0].id);
+    }
     const scrub = root.querySelector("input.lp-scrubber");
     if (scrub) scrub.max = Math.max((st.data.n_frames || 1) - 1, 0);
     drawBars(root, st, 0);
@@ -188,7 +203,9 @@
     tip.style.top = `${r.top - wr.top + 8}px`;
     tip.style.display = "block";
   });
-  element.addEventListener("pointerleave", () => {
+  // pointerleave does not bubble; in the capture phase it arrives for every child left, so only the chart counts
+  element.addEventListener("pointerleave", ev => {
+    if (!ev.target.matches || !ev.target.matches("svg.lp-chart")) return;
     const root = rootEl();
     const tip = root && root.querySelector(".lp-tooltip");
     if (tip) tip.style.display = "none";
