@@ -53,8 +53,12 @@ def time_hmr2(model: torch.nn.Module, batch: int, repeats: int, device: torch.de
 def time_smpl(smpl: SMPL, batch: int, repeats: int, device: torch.device) -> float:
     """Seconds for SMPL + cameras + embeddings (`person_3d_parameters`) of `batch` people."""
     eye = torch.eye(3, device=device)
-    args = (eye.expand(batch, 1, 3, 3), eye.expand(batch, 23, 3, 3), torch.zeros(batch, 10, device=device),
-            torch.tensor([[0.9, 0.0, 0.0]], device=device).expand(batch, 3))
+    args = (
+        eye.expand(batch, 1, 3, 3),
+        eye.expand(batch, 23, 3, 3),
+        torch.zeros(batch, 10, device=device),
+        torch.tensor([[0.9, 0.0, 0.0]], device=device).expand(batch, 3),
+    )
     center, scale = np.full((batch, 2), 200.0), np.full((batch, 2), 300.0)
     person_3d_parameters(smpl, *args, center, scale, (720, 1280))
     times = []
@@ -101,8 +105,10 @@ def main() -> None:
                 continue
             seconds = time_hmr2(model, batch, repeats, device)
             smpl_s = time_smpl(smpl, batch, repeats, device)
-            print(f"{config_name:<6} {batch:>5} {seconds:>9.4f} {batch / seconds:>9.3g} {smpl_s:>11.4f} "
-                  f"{batch / (seconds + smpl_s):>14.3g}")
+            print(
+                f"{config_name:<6} {batch:>5} {seconds:>9.4f} {batch / seconds:>9.3g} {smpl_s:>11.4f} "
+                f"{batch / (seconds + smpl_s):>14.3g}"
+            )
         print(f"# {config_name}: built in {build_s:.1f} s, {sum(p.numel() for p in model.parameters()):,} parameters")
         del model
 

@@ -150,7 +150,13 @@ def _observations(
         centers, scales = zip(*(box_center_scale(b) for b in frame.detections.boxes), strict=True)
         center, scale = np.stack(centers), np.stack(scales)
         params = person_3d_parameters(
-            models.smpl, hmr["global_orient"], hmr["body_pose"], hmr["betas"], hmr["pred_cam"], center, scale,
+            models.smpl,
+            hmr["global_orient"],
+            hmr["body_pose"],
+            hmr["betas"],
+            hmr["pred_cam"],
+            center,
+            scale,
             frame.image_hw,
         )
         for i in range(n):

@@ -685,9 +685,7 @@ def ensure_smpl(settings: Settings, manifest: Manifest | None = None) -> Path:
 # download
 
 
-def _describe_failures(
-    failures: list[tuple[ManifestFile, list[str]]], fetcher: _Fetcher, weights_dir: Path
-) -> str:
+def _describe_failures(failures: list[tuple[ManifestFile, list[str]]], fetcher: _Fetcher, weights_dir: Path) -> str:
     settings = fetcher.settings
     lines = [f"{len(failures)} weight file(s) are missing from {weights_dir}:"]
     unreachable = [f"{host} ({why})" for host, why in fetcher.dead_hosts.items()]
@@ -1098,12 +1096,21 @@ def _parser() -> argparse.ArgumentParser:
         "their final name only when complete. SMPL is licensed: give your copy with --smpl-path, or accept its "
         "licence with --accept-smpl-license to download it.",
     )
-    download.add_argument("--accept-smpl-license", action="store_true", default=None,
-                          help=f"you accept the SMPL Model License ({SMPL_LICENSE_URL}); allows downloading SMPL")
-    download.add_argument("--smpl-path", type=Path, default=None,
-                          help="your SMPL neutral model (basicModel_neutral_lbs_10_207_0_v1.0.0.pkl)")
-    download.add_argument("--only", nargs="+", default=None, metavar="ID",
-                          help="only these files (manifest ids or paths)")
+    download.add_argument(
+        "--accept-smpl-license",
+        action="store_true",
+        default=None,
+        help=f"you accept the SMPL Model License ({SMPL_LICENSE_URL}); allows downloading SMPL",
+    )
+    download.add_argument(
+        "--smpl-path",
+        type=Path,
+        default=None,
+        help="your SMPL neutral model (basicModel_neutral_lbs_10_207_0_v1.0.0.pkl)",
+    )
+    download.add_argument(
+        "--only", nargs="+", default=None, metavar="ID", help="only these files (manifest ids or paths)"
+    )
     random_ = sub.add_parser(
         "make-random",
         help="write random weights in the released formats (for tests/CPU demos)",
@@ -1111,8 +1118,12 @@ def _parser() -> argparse.ArgumentParser:
         f"whole pipeline runs without downloads. Every output then says '{RANDOM_BANNER}'.",
     )
     random_.add_argument("dir", type=Path, help="folder to write (must be empty or already random)")
-    random_.add_argument("--profile", choices=("tiny", "full"), default="tiny",
-                         help="tiny: small models that run on CPU in seconds; full: released sizes")
+    random_.add_argument(
+        "--profile",
+        choices=("tiny", "full"),
+        default="tiny",
+        help="tiny: small models that run on CPU in seconds; full: released sizes",
+    )
     random_.add_argument("--seed", type=int, default=0)
     mirror = sub.add_parser(
         "mirror",
@@ -1122,8 +1133,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     mirror.add_argument("--to", required=True, metavar="HF_REPO", help="target repo id, e.g. you/lart-demo-weights")
     mirror.add_argument("--token", default=None, help="Hub token with write access (default: HF_TOKEN / hf auth login)")
-    mirror.add_argument("--pin-manifest", action="store_true",
-                        help="write the files' sizes and sha256 into weights/manifest.json")
+    mirror.add_argument(
+        "--pin-manifest", action="store_true", help="write the files' sizes and sha256 into weights/manifest.json"
+    )
     for p in (status, download, mirror):
         p.add_argument("--weights", type=Path, default=None, help="weights folder (overrides LART_DEMO_WEIGHTS)")
     return parser
@@ -1162,8 +1174,10 @@ def weights_cli(argv: Sequence[str] | None = None, settings: Settings | None = N
             if args.pin_manifest:
                 print(f"sizes and sha256 written to {pin_manifest(items)}")
             revision = next((i.commit for i in reversed(items) if i.commit), None) or "<the latest commit sha>"
-            print(f"mirrored {len(items)} files to {args.to} (SMPL is never mirrored); use them with "
-                  f"LART_DEMO_HF_REPO={args.to} LART_DEMO_HF_REVISION={revision}")
+            print(
+                f"mirrored {len(items)} files to {args.to} (SMPL is never mirrored); use them with "
+                f"LART_DEMO_HF_REPO={args.to} LART_DEMO_HF_REVISION={revision}"
+            )
             return 0
     except LartDemoError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -57,15 +57,18 @@ def test_phalp_camera_equals_4dhumans_full_image_camera(smpl_dir: Path) -> None:
     smpl = load_smpl(smpl_dir / "SMPL_NEUTRAL.pkl", smpl_dir / "SMPL_to_J19.pkl")
     gen = torch.Generator().manual_seed(0)
     n, (h, w) = 5, (288, 398)
-    pred_cam = torch.stack([0.5 + torch.rand(n, generator=gen), 0.1 * torch.randn(n, generator=gen),
-                            0.1 * torch.randn(n, generator=gen)], dim=1)
+    pred_cam = torch.stack(
+        [0.5 + torch.rand(n, generator=gen), 0.1 * torch.randn(n, generator=gen), 0.1 * torch.randn(n, generator=gen)],
+        dim=1,
+    )
     center = np.stack([np.linspace(50, 350, n), np.linspace(60, 230, n)], axis=1)
     scale = np.stack([np.linspace(40, 120, n), np.linspace(100, 250, n)], axis=1)
     eye = torch.eye(3)
     go, bp = eye.expand(n, 1, 3, 3), eye.expand(n, 23, 3, 3)
     params = person_3d_parameters(smpl, go, bp, torch.zeros(n, 10), pred_cam, center, scale, (h, w))
-    full = cam_crop_to_full(pred_cam, torch.tensor(center).float(), torch.tensor(scale.max(1)).float(),
-                            torch.tensor([[w, h]] * n).float())
+    full = cam_crop_to_full(
+        pred_cam, torch.tensor(center).float(), torch.tensor(scale.max(1)).float(), torch.tensor([[w, h]] * n).float()
+    )
     np.testing.assert_allclose(params["cam_t"], full.numpy(), rtol=1e-5)
     # the origin joint projects to the person's location f*(Tx, Ty)/tz + 128 in 256-space
     cam_t = params["cam_t"]

@@ -62,8 +62,9 @@ def test_tiny_detector_on_a_real_frame(tiny: WeightFiles, examples_dir: Path) ->
     assert d.masks.dtype == bool and d.masks.shape == (len(d), *frame.shape[:2])
     assert (d.boxes[:, 2] > d.boxes[:, 0]).all() and (d.boxes[:, 3] > d.boxes[:, 1]).all()
     np.testing.assert_array_equal(dets[1].boxes, d.boxes)  # a batch gives each frame its own answer
-    strict = load_detector(tiny.detector_checkpoint, tiny.detector_config, Settings(detector_threshold=0.99),
-                           torch.device("cpu"))
+    strict = load_detector(
+        tiny.detector_checkpoint, tiny.detector_config, Settings(detector_threshold=0.99), torch.device("cpu")
+    )
     assert len(strict.detect([frame], [0])[0]) < len(d)
 
 

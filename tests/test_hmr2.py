@@ -125,8 +125,9 @@ def _yacs_cfgnode_class(monkeypatch: pytest.MonkeyPatch) -> type:
             super().__init__()
             for key, value in (init or {}).items():
                 self[key] = CfgNode(value) if isinstance(value, dict) else value
-            self.__dict__.update(__immutable__=True, __deprecated_keys__=set(), __renamed_keys__={},
-                                 __new_allowed__=False)
+            self.__dict__.update(
+                __immutable__=True, __deprecated_keys__=set(), __renamed_keys__={}, __new_allowed__=False
+            )
 
     CfgNode.__module__, CfgNode.__qualname__ = "yacs.config", "CfgNode"
     monkeypatch.setitem(sys.modules, "yacs", types.ModuleType("yacs"))

@@ -110,8 +110,14 @@ def test_batching_across_frames_changes_nothing(settings: Settings) -> None:
     with torch.no_grad():
         out = models.hmr2(torch.from_numpy(crop[None, :3]))
     params = person_3d_parameters(
-        models.smpl, out["global_orient"], out["body_pose"], out["betas"], out["pred_cam"],
-        person.center[None].astype(np.float64), person.scale[None].astype(np.float64), (240, 320),
+        models.smpl,
+        out["global_orient"],
+        out["body_pose"],
+        out["betas"],
+        out["pred_cam"],
+        person.center[None].astype(np.float64),
+        person.scale[None].astype(np.float64),
+        (240, 320),
     )
     np.testing.assert_allclose(person.cam_t, params["cam_t"][0], rtol=1e-4)
     np.testing.assert_allclose(person.joints_2d, params["joints_2d"][0].reshape(-1) / 256, rtol=1e-4, atol=1e-6)

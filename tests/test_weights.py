@@ -303,8 +303,12 @@ def test_archive_members_are_extracted_and_the_archive_removed(tmp_path: Path, s
         tmp_path,
         [
             _entry("ck", "h/epoch.ckpt", [{"archive": "arch", "member": "logs/ck/epoch.ckpt"}], sha256=_sha(ckpt)),
-            _entry("cfg", "h/model_config.yaml", [{"archive": "arch", "member": "logs/model_config.yaml"}],
-                   check={"kind": "yaml"}),
+            _entry(
+                "cfg",
+                "h/model_config.yaml",
+                [{"archive": "arch", "member": "logs/model_config.yaml"}],
+                check={"kind": "yaml"},
+            ),
         ],
         archives,
     )
@@ -393,8 +397,15 @@ def test_smpl_download_after_acceptance_is_cleaned(
     server.files["/smpl.pkl"] = src.read_bytes()
     manifest = _write_manifest(
         tmp_path,
-        [_entry("smpl_neutral", "smpl/SMPL_NEUTRAL.pkl", [{"url": server.url("/smpl.pkl")}], licensed="smpl",
-                check={"kind": "smpl"})],
+        [
+            _entry(
+                "smpl_neutral",
+                "smpl/SMPL_NEUTRAL.pkl",
+                [{"url": server.url("/smpl.pkl")}],
+                licensed="smpl",
+                check={"kind": "smpl"},
+            )
+        ],
     )
     root = tmp_path / "w"
     settings = Settings(weights_dir=root, hf_repo="", accept_smpl_license=True)
@@ -445,8 +456,21 @@ def test_random_body_is_a_closed_smpl_format_mesh(tmp_path: Path) -> None:
     W._write_random_body_files(files, seed=0)
     with files.smpl_neutral.open("rb") as fh:
         raw = pickle.load(fh)  # plain numpy: loads without chumpy
-    assert set(raw) >= {"v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f",
-                        "J", "weights_prior", "J_regressor_prior", "vert_sym_idxs", "bs_style", "bs_type"}
+    assert set(raw) >= {
+        "v_template",
+        "shapedirs",
+        "posedirs",
+        "J_regressor",
+        "weights",
+        "kintree_table",
+        "f",
+        "J",
+        "weights_prior",
+        "J_regressor_prior",
+        "vert_sym_idxs",
+        "bs_style",
+        "bs_type",
+    }
     verts, faces = raw["v_template"], raw["f"]
     assert verts.shape == (6890, 3) and faces.shape == (13776, 3) and faces.dtype == np.uint32
     edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)

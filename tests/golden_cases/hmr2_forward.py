@@ -41,9 +41,7 @@ def run_with_intermediates(case_dir: Path, img: np.ndarray) -> dict[str, np.ndar
     hooks = [
         model.backbone.patch_embed.register_forward_hook(lambda m, i, o: captured.__setitem__("patch_tokens", o[0])),
         model.backbone.register_forward_hook(lambda m, i, o: captured.__setitem__("backbone_feats", o)),
-        model.smpl_head.transformer.register_forward_hook(
-            lambda m, i, o: captured.__setitem__("decoder_token_out", o)
-        ),
+        model.smpl_head.transformer.register_forward_hook(lambda m, i, o: captured.__setitem__("decoder_token_out", o)),
     ]
     for idx, block in enumerate(model.backbone.blocks):
         name = f"vit_block{idx}_out"

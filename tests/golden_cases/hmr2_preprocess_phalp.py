@@ -45,16 +45,29 @@ def check(case_dir: Path) -> None:
 
     smpl = load_smpl(*smpl_files(case_dir))
     params = person_3d_parameters(
-        smpl, inputs["pred_global_orient"], inputs["pred_body_pose"], inputs["pred_betas"], inputs["pred_cam"],
-        np.stack(centers), np.stack(scales), (h, w),
+        smpl,
+        inputs["pred_global_orient"],
+        inputs["pred_body_pose"],
+        inputs["pred_betas"],
+        inputs["pred_cam"],
+        np.stack(centers),
+        np.stack(scales),
+        (h, w),
     )
-    for ours, theirs in [("cam_t", "cam_t"), ("joints_2d", "joints_2d"), ("joints_3d", "joints_3d"),
-                         ("pose_vec", "pose_emb"), ("loca", "loca_emb")]:
+    for ours, theirs in [
+        ("cam_t", "cam_t"),
+        ("joints_2d", "joints_2d"),
+        ("joints_3d", "joints_3d"),
+        ("pose_vec", "pose_emb"),
+        ("loca", "loca_emb"),
+    ]:
         assert_rel(theirs, params[ours], expected[theirs], TOL)
 
     full = cam_crop_to_full(
-        torch.from_numpy(inputs["pred_cam"]), torch.from_numpy(np.stack(centers)).float(),
-        torch.from_numpy(np.stack(scales).max(axis=1)).float(), torch.tensor([[w, h]] * len(boxes)).float(),
+        torch.from_numpy(inputs["pred_cam"]),
+        torch.from_numpy(np.stack(centers)).float(),
+        torch.from_numpy(np.stack(scales).max(axis=1)).float(),
+        torch.tensor([[w, h]] * len(boxes)).float(),
     )
     assert_rel("cam_t_full_4dhumans", full, expected["cam_t_full_4dhumans"], TOL)
 
