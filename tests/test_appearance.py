@@ -31,16 +31,6 @@ from lart_demo.weight_files import WeightFiles
 N_FRAMES, HEIGHT, WIDTH = 60, 72, 128
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_torch_thread() -> Iterator[None]:
-    # The tiny model's ops take microseconds: on a shared 2-core runner, intra-op thread hand-offs cost more
-    # than the work (measured 30 ms vs 1.5 s per forward), so these tests run single-threaded.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> MViT:
     files = WeightFiles(tmp_path_factory.mktemp("mvit"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import logging
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,16 +25,6 @@ from lart_demo.models.mvit import (
     write_random_weights,
 )
 from lart_demo.weight_files import WeightFiles
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_torch_thread() -> Iterator[None]:
-    # The tiny model's ops take microseconds: on a shared 2-core runner, intra-op thread hand-offs cost more
-    # than the work (measured 30 ms vs 1.5 s per forward), so these tests run single-threaded.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _schema(reference_dir: Path) -> dict[str, tuple[int, ...]]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from torch import nn
 
 from ..errors import ModelError, WeightsError
@@ -171,3 +172,22 @@ def assign_state_dict(
             if target.is_meta:
                 continue
             target.copy_(value.to(dtype=target.dtype))
+
+
+def read_yaml_mapping(path: str | Path, what: str) -> Mapping[str, Any]:
+    """A config file that ships with a checkpoint (YAML; JSON is YAML too) as a mapping.
+
+    Missing, unreadable or non-mapping files are WeightsErrors naming `what` and what the user can do.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{what} not found: {path}. Run `python -m lart_demo weights status`.")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise WeightsError(
+            f"{path.name} is not a readable YAML config ({exc}). Delete it and download it again."
+        ) from exc
+    if not isinstance(data, Mapping):
+        raise WeightsError(f"{path.name} does not hold a config mapping. Delete it and download it again.")
+    return data

@@ -28,7 +28,7 @@ from timm.models.vision_transformer import Block
 from torch import nn
 
 from ..errors import ModelError, WeightsError
-from .checkpoint import assign_state_dict, torch_load_with_stand_ins
+from .checkpoint import assign_state_dict, read_yaml_mapping, torch_load_with_stand_ins
 from .smpl import SMPL
 from .smpl_head import rot6d_to_rotmat
 from .transformer import FeedForward, PreNorm
@@ -175,16 +175,7 @@ def parse_config(config: Mapping[str, Any]) -> HMR2Config:
 
 def read_config(config_path: str | Path) -> dict[str, Any]:
     """model_config.yaml (yacs dumps plain YAML, so safe_load reads it)."""
-    path = Path(config_path)
-    if not path.is_file():
-        raise WeightsError(f"HMR2 config not found: {path}. Run `python -m lart_demo weights download`.")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise WeightsError(f"{path.name} is not valid YAML ({exc}). Delete it and download the weights again.") from exc
-    if not isinstance(data, dict):
-        raise WeightsError(f"{path.name} does not hold a config mapping. Delete it and download the weights again.")
-    return data
+    return dict(read_yaml_mapping(config_path, "HMR2 config"))
 
 
 # ----------------------------------------------------------------------------------------------

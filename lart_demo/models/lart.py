@@ -29,7 +29,13 @@ from torch import nn
 
 from ..errors import ModelError, WeightsError
 from ..weight_files import WeightFiles
-from .checkpoint import LIGHTNING_MAPPINGS, LIGHTNING_STAND_IN_PREFIXES, assign_state_dict, torch_load_with_stand_ins
+from .checkpoint import (
+    LIGHTNING_MAPPINGS,
+    LIGHTNING_STAND_IN_PREFIXES,
+    assign_state_dict,
+    read_yaml_mapping,
+    torch_load_with_stand_ins,
+)
 from .transformer import Transformer, conv_bottleneck, mlp, pose_camera_vector, token_heads, with_mask_token
 
 # Fixed by the reference code, not by the config: the positional table covers 250 frames x 10 people.
@@ -154,16 +160,7 @@ def lart_config_from_mapping(data: Mapping[str, Any]) -> LartConfig:
 
 def read_lart_config(path: str | Path) -> LartConfig:
     """Parse lart_mvit.config (OmegaConf-style YAML; JSON works too) into a `LartConfig`."""
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"LART config not found: {path}. Run `python -m lart_demo weights status`.")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise WeightsError(f"{path.name} is not a readable YAML config: {exc}") from exc
-    if not isinstance(data, Mapping):
-        raise WeightsError(f"{path.name} does not hold a YAML mapping.")
-    return lart_config_from_mapping(data)
+    return lart_config_from_mapping(read_yaml_mapping(path, "LART config"))
 
 
 def config_to_yaml_dict(config: LartConfig) -> dict[str, Any]:

@@ -30,9 +30,9 @@ import yaml
 from torch import nn
 from torchvision.ops import roi_align
 
-from ..errors import ModelError, WeightsError
+from ..errors import ModelError
 from ..weight_files import WeightFiles
-from .checkpoint import assign_state_dict, torch_load_safe
+from .checkpoint import assign_state_dict, read_yaml_mapping, torch_load_safe
 
 log = logging.getLogger(__name__)
 
@@ -325,16 +325,7 @@ def mvit_config_from_dict(raw: Mapping[str, Any]) -> MViTConfig:
 
 def read_mvit_config(path: str | Path) -> MViTConfig:
     """Read mvit.yaml (JSON is valid YAML, so golden config.json files work too)."""
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"MViT config not found: {path}. Run `python -m lart_demo weights status`.")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise WeightsError(f"{path.name} is not valid YAML ({exc}). Delete it and download it again.") from exc
-    if not isinstance(raw, Mapping):
-        raise WeightsError(f"{path.name} does not hold a PySlowFast config mapping. Download it again.")
-    return mvit_config_from_dict(raw)
+    return mvit_config_from_dict(read_yaml_mapping(path, "MViT config"))
 
 
 # ------------------------------------------------------------------------------------ block schedule

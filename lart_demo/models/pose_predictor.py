@@ -37,7 +37,13 @@ from torch import nn
 
 from ..errors import ModelError, WeightsError
 from ..weight_files import WeightFiles
-from .checkpoint import LIGHTNING_MAPPINGS, LIGHTNING_STAND_IN_PREFIXES, assign_state_dict, torch_load_with_stand_ins
+from .checkpoint import (
+    LIGHTNING_MAPPINGS,
+    LIGHTNING_STAND_IN_PREFIXES,
+    assign_state_dict,
+    read_yaml_mapping,
+    torch_load_with_stand_ins,
+)
 from .transformer import Transformer, conv_bottleneck, mlp, pose_camera_vector, token_heads, with_mask_token
 
 POSE_DIM = 229  # [global_orient 9 | body_pose 207 | betas 10 | Tx, Ty, tz/200]
@@ -155,13 +161,8 @@ TINY_CONFIG = PosePredictorConfig(in_feat=16, depth=1, heads=2, dim_head=8, mlp_
 def read_config(path: str | Path) -> PosePredictorConfig:
     """config_40006.yaml (an OmegaConf file with root key `configs`) -> PosePredictorConfig."""
     path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"Pose predictor config not found: {path}. Run `python -m lart_demo weights status`.")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ModelError(f"Could not parse {path.name} as YAML: {exc}") from exc
-    if not isinstance(data, Mapping) or not isinstance(data.get("configs"), Mapping):
+    data = read_yaml_mapping(path, "Pose predictor config")
+    if not isinstance(data.get("configs"), Mapping):
         raise ModelError(f"{path.name} has no root key 'configs'; it is not PHALP's pose predictor config.")
     return PosePredictorConfig.from_configs(data["configs"])
 
