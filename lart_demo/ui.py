@@ -111,8 +111,10 @@ def weights_panel(settings: Settings) -> str:
     rows = "\n".join(f"- `{m.path.name}` ({m.detail}): {m.how_to_get}" for m in missing)
     return (
         f"### ⚠️ {len(missing)} model file(s) are missing\n"
-        f"The app cannot analyse videos until they are in `{settings.weights_dir}`:\n\n{rows}\n\n"
-        "Run `python -m lart_demo weights download` (see the README, section *Weights*), then restart the app. "
+        f"They belong in `{settings.weights_dir}`:\n\n{rows}\n\n"
+        "The first analysis downloads them (the Hub mirror first, then the original hosts; this takes a while), "
+        "except SMPL, which needs your licence: see the README, section *Weights*. You can also run "
+        "`python -m lart_demo weights download` beforehand; restart the app to hide this panel. "
         "For a quick test without the released models: `python -m lart_demo weights make-random DIR --profile tiny` "
         "and `LART_DEMO_WEIGHTS=DIR`."
     )
