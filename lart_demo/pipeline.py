@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .config import Settings
 from .errors import LartDemoError
@@ -189,7 +189,3 @@ def analyze_to_folder(
         else:
             shutil.copy2(path, target)
     return out_dir
-
-
-def describe(out: RunOutput) -> dict[str, Any]:
-    return {"out_dir": str(out.out_dir), "people": len(out.timelines), "frames": out.n_frames, "fps": out.fps}
