@@ -173,15 +173,7 @@ RELEASED_MVIT_YAML: dict[str, Any] = {
 # A small model with the same mechanisms (pooling, rel-pos, residual pooling, RoI head at stride 32) that
 # runs a clip in a few milliseconds on CPU: for tests and `weights make-random --profile tiny`.
 TINY_MVIT_YAML: dict[str, Any] = {
-    "DATA": {
-        "NUM_FRAMES": 4,
-        "SAMPLING_RATE": 3,
-        "TRAIN_CROP_SIZE": 64,
-        "TEST_CROP_SIZE": 64,
-        "INPUT_CHANNEL_NUM": [3],
-        "MEAN": [0.45, 0.45, 0.45],
-        "STD": [0.225, 0.225, 0.225],
-    },
+    "DATA": {**RELEASED_MVIT_YAML["DATA"], "NUM_FRAMES": 4, "TRAIN_CROP_SIZE": 64, "TEST_CROP_SIZE": 64},
     "MVIT": {
         **{k: v for k, v in RELEASED_MVIT_YAML["MVIT"].items() if k not in ("DEPTH", "POOL_Q_STRIDE")},
         "DEPTH": 4,
