@@ -1,8 +1,7 @@
 """The app's bundled example: a clip we generate ourselves (no third-party footage is committed).
 
 It shows simple articulated figures walking, waving and jumping over a textured floor. Real models
-will find few people in it; it exists so the example button always works offline and so tests
-have a clip whose people positions are known exactly (`example_boxes`).
+will find few people in it; it exists so the example button always works offline.
 """
 
 from __future__ import annotations
@@ -76,15 +75,6 @@ def _background(size: tuple[int, int]) -> np.ndarray:
     img[..., 1] = 170 + 40 * ys
     img[..., 2] = 200 - 80 * ys
     return np.clip(img, 0, 255).astype(np.uint8)
-
-
-def example_boxes(n_frames: int, size: tuple[int, int] = (480, 320)) -> list[np.ndarray]:
-    """Per frame, the (N, 4) xyxy boxes of the figures drawn by `write_example_clip`."""
-    out = []
-    for i in range(n_frames):
-        t = i / max(n_frames - 1, 1)
-        out.append(np.stack([_figure_geometry(f, t, size)[0] for f in FIGURES]))
-    return out
 
 
 def write_example_clip(path: Path, n_frames: int = 72, fps: float = 24.0, size: tuple[int, int] = (480, 320)) -> Path:
