@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import os
 
+from lart_demo.app import build_ui, launch_kwargs
 from lart_demo.config import settings_from_env
-from lart_demo.ui import build_ui, launch_kwargs
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

@@ -18,8 +18,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from lart_demo.actions import plan_windows, predict_actions
 from lart_demo.models.lart import LART, LartConfig, build_lart, randomise_weights, tiny_lart_config
+from lart_demo.stages.actions import plan_windows, predict_actions
 
 
 def synthetic_tracks(n: int, frames: int, appearance_dim: int, seed: int = 0) -> dict[int, dict[str, np.ndarray]]:

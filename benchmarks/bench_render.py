@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lart_demo.models.smpl import load_smpl  # noqa: E402
-from lart_demo.render import FrameRenderer, RenderOptions, RenderPerson  # noqa: E402
-from lart_demo.render_backends import create_mesh_renderer  # noqa: E402
+from lart_demo.render.backends import create_mesh_renderer  # noqa: E402
+from lart_demo.render.video import FrameRenderer, RenderOptions, RenderPerson  # noqa: E402
 
 SIZES = [(288, 398), (720, 1280), (1080, 1920)]
 PEOPLE = [1, 4, 10]
@@ -56,7 +56,7 @@ def cam_t_for_box(center: np.ndarray, box_size: float, height: int, width: int, 
 
 def screenshot(smpl, clip_path: Path, out_path: Path) -> None:
     """Frame 40 of jump.mp4, side by side, with synthetic bodies placed on the two hurdlers' boxes."""
-    from lart_demo.render_backends import NumpyMeshRenderer
+    from lart_demo.render.backends import NumpyMeshRenderer
 
     cap = cv2.VideoCapture(str(clip_path))
     cap.set(cv2.CAP_PROP_POS_FRAMES, 40)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from .errors import InputError
+from lart_demo.errors import InputError
 
 DEFAULT_HF_REPO = "lart-demo/weights"
 DEFAULT_HF_REVISION = "main"

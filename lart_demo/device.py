@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import InputError
+from lart_demo.errors import InputError
 
 
 def resolve_device(name: str) -> torch.device:

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import WeightsError
-from .weight_files import WeightFiles
+from lart_demo.errors import WeightsError
+from lart_demo.weights.files import WeightFiles
 
 # AVA v2.2 action list: id -> official name (all 80 classes).
 AVA_ACTION_NAMES: dict[int, str] = {

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lart_demo.models.smpl import SMPL, load_smpl
-from lart_demo.render_backends import MeshRenderer, RendererChoice, create_mesh_renderer
+from lart_demo.render.backends import MeshRenderer, RendererChoice, create_mesh_renderer
 
 
 def synthetic_smpl(smpl_dir: Path) -> SMPL:

@@ -1,4 +1,4 @@
-"""The command line's small subcommands and its error contract (in-process: `lart_demo.__main__.main`)."""
+"""The command line's small subcommands and its error contract (in-process: `lart_demo.cli.main`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lart_demo.__main__ import main
+from lart_demo.cli import main
 
 
 def test_probe_prints_the_clip_facts(examples_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

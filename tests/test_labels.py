@@ -19,7 +19,7 @@ from lart_demo.labels import (
     load_action_labels,
     write_label_files,
 )
-from lart_demo.weight_files import WeightFiles
+from lart_demo.weights.files import WeightFiles
 
 
 def test_table_facts() -> None:

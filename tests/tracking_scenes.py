@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lart_demo.records import FramePeople, PersonObservation
+from lart_demo.contracts import FramePeople, PersonObservation
 
 FOCAL = 5000.0
 RES = 256.0

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .crops import CROP_SIZE, padded_square
-from .smpl import SMPL, with_origin_joint
+from lart_demo.models.crops import CROP_SIZE, padded_square
+from lart_demo.models.smpl import SMPL, with_origin_joint
 
 FOCAL_LENGTH = 5000.0
 RENDER_SIZE = 256  # PHALP cfg.render.res: the size of the padded-square "256-space"

@@ -18,7 +18,7 @@ import torch
 import yaml
 from torch import nn
 
-from ..errors import ModelError, WeightsError
+from lart_demo.errors import ModelError, WeightsError
 
 
 def torch_load_safe(path: str | Path, safe_globals: Sequence[Any] = ()) -> Any:

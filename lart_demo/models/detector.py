@@ -32,10 +32,10 @@ from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredic
 from torchvision.models.detection.rpn import RPNHead
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
-from ..config import Settings
-from ..errors import ModelError, WeightsError
-from ..records import Detections
-from .checkpoint import assign_state_dict, torch_load_safe
+from lart_demo.config import Settings
+from lart_demo.contracts import Detections
+from lart_demo.errors import ModelError, WeightsError
+from lart_demo.models.checkpoint import assign_state_dict, torch_load_safe
 
 MODEL_NAME = "person detector (Mask R-CNN)"
 COCO_PERSON = 1  # torchvision's 91-class COCO indexing (0 = background)
@@ -273,7 +273,7 @@ def write_random_weights(weights_dir: Path, profile: str = "tiny", seed: int = 0
     The classifier is biased towards 'person' and the box regressors are zeroed, so even random
     weights return person boxes (anchor-shaped) and the downstream stages have people to work on.
     """
-    from ..weight_files import WeightFiles
+    from lart_demo.weights.files import WeightFiles
 
     if profile not in ("tiny", "full"):
         raise ModelError(f"Unknown weights profile '{profile}' (use 'tiny' or 'full').")

@@ -27,10 +27,10 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.resnet import Bottleneck
 
-from ..errors import ModelError
-from ..weight_files import WeightFiles
-from .checkpoint import assign_state_dict, torch_load_safe
-from .smpl_head import IEFSMPLHead
+from lart_demo.errors import ModelError
+from lart_demo.models.checkpoint import assign_state_dict, torch_load_safe
+from lart_demo.models.smpl_head import IEFSMPLHead
+from lart_demo.weights.files import WeightFiles
 
 UV_SIZE = 256
 APPEARANCE_DIM = 4096

@@ -27,11 +27,11 @@ import yaml
 from timm.models.vision_transformer import Block
 from torch import nn
 
-from ..errors import ModelError, WeightsError
-from .checkpoint import assign_state_dict, read_yaml_mapping, torch_load_with_stand_ins
-from .smpl import SMPL
-from .smpl_head import rot6d_to_rotmat
-from .transformer import FeedForward, PreNorm
+from lart_demo.errors import ModelError, WeightsError
+from lart_demo.models.checkpoint import assign_state_dict, read_yaml_mapping, torch_load_with_stand_ins
+from lart_demo.models.smpl import SMPL
+from lart_demo.models.smpl_head import rot6d_to_rotmat
+from lart_demo.models.transformer import FeedForward, PreNorm
 
 MODEL_NAME = "HMR2.0"
 _IGNORED_PREFIXES = ("discriminator.", "smpl.", "initialized")
@@ -487,7 +487,7 @@ def _random_state_dict(model: HMR2, rng: torch.Generator) -> dict[str, torch.Ten
 def write_random_weights(weights_dir: Path, profile: str = "tiny", seed: int = 0) -> list[Path]:
     """Random HMR2 files at the WeightFiles paths, in the released formats (Lightning ckpt + yacs YAML),
     plus random SMPL_to_J19.pkl / smpl_mean_params.npz where absent. 'full' uses the released sizes (2.7 GB)."""
-    from ..weight_files import WeightFiles
+    from lart_demo.weights.files import WeightFiles
 
     if profile not in ("tiny", "full"):
         raise ModelError(f"Unknown weights profile '{profile}' (use 'tiny' or 'full').")

@@ -27,16 +27,23 @@ import torch
 import yaml
 from torch import nn
 
-from ..errors import ModelError, WeightsError
-from ..weight_files import WeightFiles
-from .checkpoint import (
+from lart_demo.errors import ModelError, WeightsError
+from lart_demo.models.checkpoint import (
     LIGHTNING_MAPPINGS,
     LIGHTNING_STAND_IN_PREFIXES,
     assign_state_dict,
     read_yaml_mapping,
     torch_load_with_stand_ins,
 )
-from .transformer import Transformer, conv_bottleneck, mlp, pose_camera_vector, token_heads, with_mask_token
+from lart_demo.models.transformer import (
+    Transformer,
+    conv_bottleneck,
+    mlp,
+    pose_camera_vector,
+    token_heads,
+    with_mask_token,
+)
+from lart_demo.weights.files import WeightFiles
 
 # Fixed by the reference code, not by the config: the positional table covers 250 frames x 10 people.
 POS_TABLE_FRAMES = 250
@@ -395,7 +402,7 @@ def write_random_weights(
     `appearance_dim` must equal the MViT feature width of the same weights folder; by default it is
     the width of the MViT whose mvit.yaml is already there, else 1152 (MViT-L).
     """
-    from ..labels import write_label_files
+    from lart_demo.labels import write_label_files
 
     files = WeightFiles(Path(weights_dir))
     if appearance_dim is None:
@@ -423,6 +430,6 @@ def _mvit_feature_dim(files: WeightFiles) -> int | None:
     """
     if not files.mvit_config.is_file():
         return None
-    from .mvit import build_mvit, read_mvit_config  # the MViT module owns its config format
+    from lart_demo.models.mvit import build_mvit, read_mvit_config  # the MViT module owns its config format
 
     return int(build_mvit(read_mvit_config(files.mvit_config), device="meta").feature_dim)

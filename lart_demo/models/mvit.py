@@ -30,9 +30,9 @@ import yaml
 from torch import nn
 from torchvision.ops import roi_align
 
-from ..errors import ModelError
-from ..weight_files import WeightFiles
-from .checkpoint import assign_state_dict, read_yaml_mapping, torch_load_safe
+from lart_demo.errors import ModelError
+from lart_demo.models.checkpoint import assign_state_dict, read_yaml_mapping, torch_load_safe
+from lart_demo.weights.files import WeightFiles
 
 log = logging.getLogger(__name__)
 

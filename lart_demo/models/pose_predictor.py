@@ -35,16 +35,23 @@ import torch
 import yaml
 from torch import nn
 
-from ..errors import ModelError, WeightsError
-from ..weight_files import WeightFiles
-from .checkpoint import (
+from lart_demo.errors import ModelError, WeightsError
+from lart_demo.models.checkpoint import (
     LIGHTNING_MAPPINGS,
     LIGHTNING_STAND_IN_PREFIXES,
     assign_state_dict,
     read_yaml_mapping,
     torch_load_with_stand_ins,
 )
-from .transformer import Transformer, conv_bottleneck, mlp, pose_camera_vector, token_heads, with_mask_token
+from lart_demo.models.transformer import (
+    Transformer,
+    conv_bottleneck,
+    mlp,
+    pose_camera_vector,
+    token_heads,
+    with_mask_token,
+)
+from lart_demo.weights.files import WeightFiles
 
 POSE_DIM = 229  # [global_orient 9 | body_pose 207 | betas 10 | Tx, Ty, tz/200]
 SINUSOID_LENGTH = 10000  # length of the (unused) sinusoidal position tables in the checkpoint

@@ -29,7 +29,7 @@ from smplx.lbs import vertices2joints
 from smplx.utils import Struct
 from torch import nn
 
-from ..errors import WeightsError
+from lart_demo.errors import WeightsError
 
 # smplx joint index of each OpenPose BODY_25 joint (hmr2_spec.md §5.3)
 OPENPOSE_JOINT_MAP = (24, 12, 17, 19, 21, 16, 18, 20, 0, 2, 5, 8, 1, 4, 7, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34)

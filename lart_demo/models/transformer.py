@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .smpl_head import SMPL_BODY_JOINTS, IEFSMPLHead
+from lart_demo.models.smpl_head import SMPL_BODY_JOINTS, IEFSMPLHead
 
 MASKED_KEY_SCORE = -1000.0  # the value masked attention scores are SET to (not added), as upstream
 

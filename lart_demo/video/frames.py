@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..config import Settings
-from ..errors import InputError, VideoError
-from .io import MIN_SHORT_SIDE, Clip, plan_clip
+from lart_demo.config import Settings
+from lart_demo.errors import InputError, VideoError
+from lart_demo.video.io import MIN_SHORT_SIDE, Clip, plan_clip
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 DEFAULT_FRAMES_FPS = 30.0

@@ -27,8 +27,8 @@ from typing import Protocol
 import av
 import numpy as np
 
-from ..config import Settings
-from ..errors import InputError, VideoError
+from lart_demo.config import Settings
+from lart_demo.errors import InputError, VideoError
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".webm", ".avi", ".mkv")
 MIN_SHORT_SIDE = 64  # people in anything smaller are too few pixels for the detector and HMR2.0

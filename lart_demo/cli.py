@@ -1,0 +1,195 @@
+"""Command line: `python -m lart_demo VIDEO_OR_URL --out DIR` and the helper subcommands.
+
+    python -m lart_demo VIDEO_OR_URL --out DIR [options]   full analysis: tracks, actions, render, exports
+    python -m lart_demo probe VIDEO                        what the app would read from a video
+    python -m lart_demo people VIDEO --out DIR             per-frame people in 3D (detector + HMR2.0)
+    python -m lart_demo track VIDEO --out DIR              identities over time (PHALP) -> tracks.pkl
+    python -m lart_demo weights status|download|make-random|mirror
+
+Errors print one line (what happened, what to do) and exit non-zero; `--verbose` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from lart_demo.config import Settings, settings_from_env
+from lart_demo.errors import LartDemoError
+
+log = logging.getLogger("lart_demo")
+
+SUBCOMMANDS = ("probe", "people", "track", "weights")
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--weights", type=Path, default=None, help="weights folder (default: weights/ or $LART_DEMO_WEIGHTS)"
+    )
+    parser.add_argument("--device", default=None, help="auto (default), cpu, cuda or cuda:N")
+    parser.add_argument("--verbose", "-v", action="store_true", help="log details and show tracebacks")
+
+
+def _add_clip_options(parser: argparse.ArgumentParser, trim: bool = True) -> None:
+    if trim:
+        parser.add_argument("--start", type=float, default=None, help="start time in seconds")
+        parser.add_argument("--end", type=float, default=None, help="end time in seconds")
+    parser.add_argument(
+        "--max-duration", type=float, default=None, help="analyse at most this many seconds (default 60)"
+    )
+    parser.add_argument(
+        "--max-side", type=int, default=None, help="downscale so the longer side is at most this (1280)"
+    )
+    parser.add_argument("--fps", type=float, default=None, help="processing fps (default: the source fps)")
+
+
+def _analyze_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m lart_demo",
+        description="Track every person in a video, recover their 3D body (HMR2.0), recognise their actions (LART) and "
+        "write a rendered video plus results.json, actions.csv and tracks.pkl. Subcommands: "
+        + ", ".join(SUBCOMMANDS)
+        + " (run `python -m lart_demo SUBCOMMAND --help`).",
+    )
+    p.add_argument(
+        "source", help="a video file (mp4/mov/m4v/webm/avi/mkv), a folder or zip of frames, or a YouTube link"
+    )
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    _add_clip_options(p)
+    p.add_argument("--max-people", type=int, default=None, help="render and report at most this many people")
+    p.add_argument("--labels-per-person", type=int, default=None, help="action labels drawn over each person (3)")
+    p.add_argument("--min-prob", type=float, default=None, help="hide labels below this probability (0..1)")
+    p.add_argument("--style", choices=["mesh", "mesh+labels", "side-by-side"], default=None, help="render style")
+    p.add_argument("--face-blur", action="store_true", default=None, help="blur faces in the rendered video")
+    p.add_argument("--no-render", action="store_true", help="skip the rendered video (results files only)")
+    p.add_argument(
+        "--boxes",
+        type=Path,
+        default=None,
+        help="JSON file of known person boxes per frame, used instead of the detector",
+    )
+    _add_common(p)
+    return p
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return settings_from_env(
+        weights_dir=getattr(args, "weights", None),
+        device=getattr(args, "device", None),
+        max_duration_s=getattr(args, "max_duration", None),
+        max_side=getattr(args, "max_side", None),
+        processing_fps=getattr(args, "fps", None),
+        max_people=getattr(args, "max_people", None),
+        labels_per_person=getattr(args, "labels_per_person", None),
+        min_label_prob=getattr(args, "min_prob", None),
+        render_style=getattr(args, "style", None),
+        face_blur=getattr(args, "face_blur", None),
+        boxes_file=getattr(args, "boxes", None),
+    )
+
+
+def _print_progress(stage: str, done: int, total: int | None) -> None:
+    if total:
+        print(f"\r{stage}: {done}/{total}", end="\n" if done >= total else "", file=sys.stderr, flush=True)
+    else:
+        print(f"{stage}...", file=sys.stderr, flush=True)
+
+
+def _cmd_analyze(argv: Sequence[str]) -> int:
+    args = _analyze_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    from lart_demo.pipeline.run import analyze_to_folder
+
+    result_dir = analyze_to_folder(
+        args.source,
+        args.out,
+        _settings(args),
+        start_s=args.start,
+        end_s=args.end,
+        render=not args.no_render,
+        progress=_print_progress,
+    )
+    print(f"Results written to {result_dir}")
+    return 0
+
+
+def _cmd_probe(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m lart_demo probe", description="Print what the app reads from a video.")
+    p.add_argument("video", type=Path)
+    p.add_argument("--verbose", "-v", action="store_true")
+    args = p.parse_args(argv)
+    _setup_logging(args.verbose)
+    from lart_demo.video.io import format_probe, probe_video
+
+    print(format_probe(probe_video(args.video)))
+    return 0
+
+
+def _stage_parser(name: str, description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"python -m lart_demo {name}", description=description)
+    p.add_argument("video", type=Path)
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    _add_clip_options(p, trim=False)  # these stages read the whole (capped) video
+    _add_common(p)
+    return p
+
+
+def _cmd_people(argv: Sequence[str]) -> int:
+    args = _stage_parser("people", "Detect people and recover their 3D body (HMR2.0) in every frame.").parse_args(argv)
+    _setup_logging(args.verbose)
+    from lart_demo.stages.people import run_people
+
+    print(f"Per-frame people written to {run_people(args.video, args.out, _settings(args))}")
+    return 0
+
+
+def _cmd_track(argv: Sequence[str]) -> int:
+    args = _stage_parser("track", "Track people over time (PHALP) and write tracks.pkl + tracks.json.").parse_args(argv)
+    _setup_logging(args.verbose)
+    from lart_demo.stages.tracking.stage import run_track
+
+    print(f"Tracks written to {run_track(args.video, args.out, _settings(args), progress=_print_progress)}")
+    return 0
+
+
+def _cmd_weights(argv: Sequence[str]) -> int:
+    from lart_demo.weights import weights_cli
+
+    return weights_cli(list(argv))
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "probe": _cmd_probe,
+    "people": _cmd_people,
+    "track": _cmd_track,
+    "weights": _cmd_weights,
+}
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = "--verbose" in argv or "-v" in argv
+    if argv and argv[0] in COMMANDS:
+        command, rest = COMMANDS[argv[0]], argv[1:]
+    else:
+        command, rest = _cmd_analyze, argv
+    try:
+        return command(rest)
+    except LartDemoError as exc:
+        log.debug("failed", exc_info=True)
+        print(f"error: {exc}", file=sys.stderr)
+        if verbose:
+            raise
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

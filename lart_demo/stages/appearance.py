@@ -1,0 +1,367 @@
+"""Per-track MViT appearance features, as LART's `add_slowfast_features` computes them, from one decode pass.
+
+LART cuts every track into chunks of 6 track frames; for each chunk it takes the clip of
+`NUM_FRAMES x SAMPLING_RATE + 1` track frames centred on the chunk's middle frame (indices clamped to the
+track), crops the frame to an aspect ratio in [0.8, 1.2], resizes the short side to `TEST_CROP_SIZE`,
+normalises, keeps `NUM_FRAMES` frames by `linspace`, and runs the MViT with the middle frame's box. Every
+frame of the chunk gets that clip's feature (../shared/reference/mvit_spec.md §1, lart_spec.md §5).
+
+Here the frames arrive once, in order, from the streaming decoder. Only the `NUM_FRAMES` frames a clip
+really uses are kept, already cropped and resized (the crop depends only on the frame size, so one
+preprocessed frame serves every track), and only while a pending clip still needs them. Clips of all
+tracks and chunks are batched into one model forward.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from lart_demo.contracts import ProgressFn, no_progress
+from lart_demo.errors import InputError, VideoError
+from lart_demo.models.mvit import MViT, MViTConfig
+
+NUM_STEPS = 6  # track frames per chunk ("5 Hz" at 30 fps; upstream does not adapt it to the fps)
+ASPECT_MAX = 1.2  # wider frames are cropped to w = 1.2 h
+ASPECT_MIN = 0.8  # taller frames are cropped to h = w / 0.8
+CHUNK_INDEX_SCALE = 1000  # apperance_index = chunk index * 1000, as LART stores it
+
+
+@dataclass(frozen=True)
+class TrackBoxes:
+    """What the appearance stage needs of a track: per track frame, its video frame and PHALP box."""
+
+    fid: np.ndarray  # (n,) int: video frame index of each track frame
+    frame_bbox: np.ndarray  # (n, 4) float: PHALP box [x, y, w, h] in original-frame pixels
+
+
+def as_track_boxes(track: Any) -> TrackBoxes:
+    """Accept a `TrackBoxes`, a PHALP/LART fast-track mapping ('fid', 'frame_bbox') or an object with those fields."""
+    if isinstance(track, TrackBoxes):
+        return track
+    if isinstance(track, Mapping):
+        fid, bbox = track.get("fid"), track.get("frame_bbox")
+    else:
+        fid, bbox = getattr(track, "fid", None), getattr(track, "frame_bbox", None)
+    if fid is None or bbox is None:
+        raise InputError("A track for the appearance stage needs 'fid' and 'frame_bbox'.")
+    fid_arr = np.asarray(fid).reshape(-1).astype(np.int64)
+    if isinstance(bbox, np.ndarray):
+        bbox_arr = bbox.astype(np.float64).reshape(-1, 4)
+    else:  # PHALP fast tracks keep a list of per-frame boxes, (4,) or (1, 4) each
+        bbox_arr = (
+            np.stack([np.asarray(b, dtype=np.float64).reshape(4) for b in bbox]) if len(bbox) else np.zeros((0, 4))
+        )
+    if len(fid_arr) != len(bbox_arr):
+        raise InputError(f"Track has {len(fid_arr)} frame ids but {len(bbox_arr)} boxes.")
+    return TrackBoxes(fid=fid_arr, frame_bbox=bbox_arr)
+
+
+# --------------------------------------------------------------------------------------- clip sampling
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """One MViT clip of a track: which track frames it covers, reads and which box it pools."""
+
+    index: int  # chunk number t (apperance_index = t * 1000)
+    start: int  # chunk covers track frames [start, end)
+    end: int
+    mid: int
+    window: np.ndarray  # (L+1,) track indices given to upstream's SlowFastWrapper (clamped to the track)
+    sampled: np.ndarray  # (NUM_FRAMES,) track indices that survive the temporal linspace
+    box_xyxy: np.ndarray  # (4,) int64: int-truncated [x, y, w, h] of the mid frame -> [x1, y1, x1+w, y1+h]
+
+
+def window_offsets(seq_length: int) -> range:
+    """Offsets around the mid frame: upstream's `range(-L//2, L//2 + 1)` (Python floor division)."""
+    return range((-seq_length) // 2, seq_length // 2 + 1)
+
+
+def temporal_index(window_length: int, num_frames: int) -> np.ndarray:
+    """Positions kept by `process_cv2_inputs`: `torch.linspace(0, n-1, NUM_FRAMES).long()` (float32, truncated)."""
+    return torch.linspace(0, window_length - 1, num_frames).long().numpy()
+
+
+def plan_track_chunks(frame_bbox: np.ndarray, cfg: MViTConfig, num_steps: int = NUM_STEPS) -> list[ChunkPlan]:
+    """LART's chunking of one track of `len(frame_bbox)` frames into MViT clips."""
+    n = len(frame_bbox)
+    offsets = np.asarray(window_offsets(cfg.seq_length), dtype=np.int64)
+    keep = temporal_index(len(offsets), cfg.num_frames)
+    plans = []
+    for t in range(n // num_steps + 1):
+        start, end = t * num_steps, min((t + 1) * num_steps, n)
+        if end <= start:
+            continue
+        mid = (start + end) // 2
+        window = np.clip(mid + offsets, 0, n - 1)
+        tlwh = np.nan_to_num(np.asarray(frame_bbox[mid], dtype=np.float64)).astype(np.int32).astype(np.int64)
+        box = np.array([tlwh[0], tlwh[1], tlwh[0] + tlwh[2], tlwh[1] + tlwh[3]], dtype=np.int64)
+        plans.append(ChunkPlan(t, start, end, mid, window, window[keep], box))
+    return plans
+
+
+# ------------------------------------------------------------------------------------- frame geometry
+
+
+def aspect_crop(height: int, width: int) -> tuple[int, int, int, int]:
+    """Centred crop [x0, y0, x1, y1) bringing w/h into [0.8, 1.2], exactly as LART's SlowFastWrapper.
+
+    Upstream slices `img[:, l:-l]`; for l == 0 that slice would be empty (a crash there), here it is no crop.
+    """
+    ratio = width / height
+    if ratio > ASPECT_MAX and width > height:
+        left = int((width - height * ASPECT_MAX) // 2)
+        return (left, 0, width - left, height)
+    if ratio < ASPECT_MIN and width < height:
+        top = int((height - width / ASPECT_MIN) // 2)
+        return (0, top, width, height - top)
+    return (0, 0, width, height)
+
+
+def short_side_size(height: int, width: int, size: int) -> tuple[int, int]:
+    """(new_h, new_w) of PySlowFast's `cv2_transform.scale`: the short side becomes `size`, floor on the other."""
+    if (width <= height and width == size) or (height <= width and height == size):
+        return height, width
+    if width < height:
+        return int(math.floor(height / width * size)), size
+    return size, int(math.floor(width / height * size))
+
+
+def preprocess_frame(frame: np.ndarray, size: int) -> np.ndarray:
+    """Aspect crop + short-side resize of one uint8 frame (cv2 INTER_LINEAR on uint8, as upstream)."""
+    h, w = frame.shape[:2]
+    x0, y0, x1, y1 = aspect_crop(h, w)
+    crop = frame[y0:y1, x0:x1]
+    new_h, new_w = short_side_size(y1 - y0, x1 - x0, size)
+    if (new_h, new_w) == crop.shape[:2]:
+        return np.ascontiguousarray(crop)
+    return cv2.resize(crop, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+
+
+def cropped_box(box_xyxy: np.ndarray, frame_hw: tuple[int, int]) -> np.ndarray:
+    """The int box shifted into the aspect crop (not clipped: it may start left of / above the crop)."""
+    x0, y0, _, _ = aspect_crop(*frame_hw)
+    return (np.asarray(box_xyxy, dtype=np.int64) - np.array([x0, y0, x0, y0])).astype(np.float32)
+
+
+def model_box(box_xyxy: np.ndarray, frame_hw: tuple[int, int], size: int) -> np.ndarray:
+    """Box in clip pixels: shifted into the crop, then scaled like `cv2_transform.scale_boxes` (float32)."""
+    x0, y0, x1, y1 = aspect_crop(*frame_hw)
+    h, w = y1 - y0, x1 - x0
+    box = torch.from_numpy(cropped_box(box_xyxy, frame_hw))
+    new_h, new_w = short_side_size(h, w, size)
+    if (new_h, new_w) != (h, w):
+        box *= float(new_h) / h if w < h else float(new_w) / w
+    return box.numpy()
+
+
+def normalize_clips(frames: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
+    """uint8 (B, T, H, W, 3) -> float32 (B, 3, T, H, W): x/255, minus mean, over std (upstream's order)."""
+    x = frames.float() / 255
+    x = x - torch.tensor(mean, dtype=torch.float32, device=x.device)
+    x = x / torch.tensor(std, dtype=torch.float32, device=x.device)
+    return x.permute(0, 4, 1, 2, 3).contiguous()
+
+
+def to_model_channels(frame_rgb: np.ndarray, cfg: MViTConfig) -> np.ndarray:
+    """Upstream reads BGR and converts to RGB when DEMO.INPUT_FORMAT is "BGR" (the default); else it feeds BGR."""
+    return frame_rgb if cfg.input_format == "BGR" else np.ascontiguousarray(frame_rgb[..., ::-1])
+
+
+# ----------------------------------------------------------------------------------- streaming stage
+
+
+@dataclass
+class AppearanceConfig:
+    """How the appearance stage runs (not what it computes)."""
+
+    # Clips per MViT forward. The released model's stage-1 attention map alone is ~2.8 GB per 312x374 clip
+    # in float32 (peak about twice that, estimated, not measured on a GPU): lower this on small GPUs.
+    batch_size: int = 4
+    num_steps: int = NUM_STEPS
+    autocast_dtype: torch.dtype | None = None  # e.g. torch.bfloat16 on GPU; None = float32 like upstream
+
+
+@dataclass
+class _ClipJob:
+    track_id: int
+    plan: ChunkPlan
+    frame_ids: tuple[int, ...]  # video frame of each of the NUM_FRAMES clip frames
+
+    @property
+    def first_frame(self) -> int:
+        return min(self.frame_ids)
+
+    @property
+    def last_frame(self) -> int:
+        return max(self.frame_ids)
+
+
+@dataclass
+class _TrackResult:
+    apperance_emb: np.ndarray
+    action_emb: np.ndarray
+    apperance_index: np.ndarray
+
+
+class AppearanceExtractor:
+    """Push frames in increasing index order, then `finish()`; clips run as soon as their frames are in.
+
+    At most `window_span` preprocessed frames are held at any time (the clip window in video frames, i.e.
+    NUM_FRAMES x SAMPLING_RATE + 1 for tracks without frame gaps); `peak_buffered` records the maximum.
+    """
+
+    def __init__(
+        self,
+        tracks: Mapping[int, Any],
+        model: MViT,
+        cfg: AppearanceConfig | None = None,
+        progress: ProgressFn | None = None,
+    ):
+        self.model = model
+        self.mvit_cfg = model.config
+        self.cfg = cfg or AppearanceConfig()
+        if self.cfg.batch_size < 1:
+            raise InputError("AppearanceConfig.batch_size must be at least 1.")
+        self.progress = progress or no_progress
+        self.device = next(model.parameters()).device
+        self.results: dict[int, _TrackResult] = {}
+        self._jobs_by_last: dict[int, list[_ClipJob]] = {}
+        self._refcount: dict[int, int] = {}
+        self._buffer: dict[int, np.ndarray] = {}
+        self._frame_hw: tuple[int, int] | None = None
+        self._queue: list[_ClipJob] = []
+        self.total_clips = 0
+        self.done_clips = 0
+        self.window_span = 1
+        self.peak_buffered = 0
+        self._last_index = -1
+        for track_id, raw in tracks.items():
+            track = as_track_boxes(raw)
+            n = len(track.fid)
+            self.results[track_id] = _TrackResult(
+                apperance_emb=np.zeros((n, 1, model.feature_dim), dtype=np.float32),
+                action_emb=np.zeros((n, 1, self.mvit_cfg.num_classes), dtype=np.float32),
+                apperance_index=np.zeros((n, 1, 1), dtype=np.int64),
+            )
+            for plan in plan_track_chunks(track.frame_bbox, self.mvit_cfg, self.cfg.num_steps):
+                job = _ClipJob(track_id, plan, tuple(int(track.fid[i]) for i in plan.sampled))
+                self._jobs_by_last.setdefault(job.last_frame, []).append(job)
+                for fid in set(job.frame_ids):
+                    self._refcount[fid] = self._refcount.get(fid, 0) + 1
+                self.window_span = max(self.window_span, job.last_frame - job.first_frame + 1)
+                self.total_clips += 1
+        self.progress("appearance", 0, self.total_clips)
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    def push(self, index: int, frame_rgb: np.ndarray) -> None:
+        """Offer one decoded RGB uint8 frame; frames no clip needs are ignored without any work."""
+        if index <= self._last_index:
+            raise VideoError(f"Frames must arrive in increasing order (got {index} after {self._last_index}).")
+        self._last_index = index
+        if index not in self._refcount:
+            return
+        # Run queued clips whose oldest frame would otherwise be held longer than one clip window.
+        if any(job.first_frame < index - self.window_span + 1 for job in self._queue):
+            self._run_queue()
+        hw = (int(frame_rgb.shape[0]), int(frame_rgb.shape[1]))
+        if self._frame_hw is None:
+            self._frame_hw = hw
+        elif hw != self._frame_hw:
+            raise VideoError(
+                f"Frame {index} is {hw[1]}x{hw[0]} but earlier frames were {self._frame_hw[1]}x"
+                f"{self._frame_hw[0]}; a clip must have one frame size."
+            )
+        self._buffer[index] = preprocess_frame(to_model_channels(frame_rgb, self.mvit_cfg), self.mvit_cfg.crop_size)
+        self.peak_buffered = max(self.peak_buffered, len(self._buffer))
+        self._queue.extend(self._jobs_by_last.pop(index, []))
+        if len(self._queue) >= self.cfg.batch_size:
+            self._run_queue()
+
+    @property
+    def all_frames_seen(self) -> bool:
+        """True once every clip has its frames (later frames are not needed; `finish()` runs the rest)."""
+        return not self._jobs_by_last
+
+    def finish(self) -> dict[int, dict[str, np.ndarray]]:
+        """Run what is queued and return per track `apperance_emb`, `action_emb`, `apperance_index`."""
+        self._run_queue()
+        if self._jobs_by_last:
+            missing = sorted(self._jobs_by_last)[:5]
+            raise VideoError(
+                f"The video ended before frame(s) {missing} that tracks refer to; the tracks do not belong "
+                "to this video or it was cut short. Re-run the analysis on the full clip."
+            )
+        return {
+            tid: {"apperance_emb": r.apperance_emb, "action_emb": r.action_emb, "apperance_index": r.apperance_index}
+            for tid, r in self.results.items()
+        }
+
+    def _run_queue(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[: self.cfg.batch_size], self._queue[self.cfg.batch_size :]
+            self._run_batch(batch)
+
+    def _run_batch(self, jobs: list[_ClipJob]) -> None:
+        assert self._frame_hw is not None
+        clips = np.stack([np.stack([self._buffer[f] for f in job.frame_ids]) for job in jobs])
+        boxes = np.stack(
+            [
+                np.concatenate([[float(b)], model_box(job.plan.box_xyxy, self._frame_hw, self.mvit_cfg.crop_size)])
+                for b, job in enumerate(jobs)
+            ]
+        ).astype(np.float32)
+        clip_t = normalize_clips(torch.from_numpy(clips).to(self.device), self.mvit_cfg.mean, self.mvit_cfg.std)
+        boxes_t = torch.from_numpy(boxes).to(self.device)
+        with torch.no_grad():
+            if self.cfg.autocast_dtype is not None:
+                with torch.autocast(device_type=self.device.type, dtype=self.cfg.autocast_dtype):
+                    preds, feats = self.model(clip_t, boxes_t)
+            else:
+                preds, feats = self.model(clip_t, boxes_t)
+        preds_np = preds.float().cpu().numpy()
+        feats_np = feats.float().cpu().numpy()
+        for row, job in enumerate(jobs):
+            result = self.results[job.track_id]
+            span = slice(job.plan.start, job.plan.end)
+            result.apperance_emb[span, 0] = feats_np[row]
+            result.action_emb[span, 0] = preds_np[row]
+            result.apperance_index[span, 0, 0] = job.plan.index * CHUNK_INDEX_SCALE
+            for fid in set(job.frame_ids):
+                self._refcount[fid] -= 1
+                if self._refcount[fid] == 0:
+                    del self._refcount[fid]
+                    self._buffer.pop(fid, None)
+        self.done_clips += len(jobs)
+        self.progress("appearance", self.done_clips, self.total_clips)
+
+
+def compute_appearance(
+    frames: Iterable[tuple[int, np.ndarray]],
+    tracks: Mapping[int, Any],
+    model: MViT,
+    cfg: AppearanceConfig | None = None,
+    progress: ProgressFn | None = None,
+) -> dict[int, dict[str, np.ndarray]]:
+    """MViT features of every track from ONE pass over `(frame_index, RGB uint8 frame)` pairs.
+
+    `tracks` maps track id -> `TrackBoxes` (or a fast-track mapping with 'fid' and 'frame_bbox'). Returns per
+    track `apperance_emb` (n, 1, D) float32, `action_emb` (n, 1, num_classes) float32 and `apperance_index`
+    (n, 1, 1) int64, in the track's frame order. Stops reading frames once every clip has run.
+    """
+    extractor = AppearanceExtractor(tracks, model, cfg, progress)
+    for index, frame in frames:
+        if extractor.all_frames_seen:
+            break
+        extractor.push(int(index), frame)
+    return extractor.finish()

@@ -1,0 +1,194 @@
+"""The app's pieces that need no server: widget validation, status lines, panels, ZeroGPU wrapping."""
+
+from __future__ import annotations
+
+import inspect
+import pickle
+import threading
+from pathlib import Path
+
+import pytest
+
+from lart_demo.app import (
+    GPU_LOAD_S,
+    GPU_MAX_S,
+    GPU_S_PER_FRAME,
+    StageClock,
+    build_ui,
+    estimate_gpu_seconds,
+    example_clip,
+    limits_text,
+    random_banner,
+    request_from_widgets,
+    weights_panel,
+    with_zero_gpu,
+)
+from lart_demo.config import Settings
+from lart_demo.errors import InputError, VideoError
+from lart_demo.pipeline.run import AnalysisRequest, Cancelled, RunOutput
+from lart_demo.video.examples import write_example_clip
+
+
+def widgets(settings: Settings, file=None, url=None, start=None, end=None, max_duration=None) -> AnalysisRequest:
+    return request_from_widgets(settings, file, url, start, end, 4, 2, 0.1, "mesh", True, max_duration)
+
+
+def test_request_from_widgets_maps_options(tmp_path: Path) -> None:
+    req = widgets(Settings(), file=str(tmp_path / "a.mp4"), start=1.5, end=4.0, max_duration=3)
+    assert req.source == str(tmp_path / "a.mp4")
+    assert (req.start_s, req.end_s) == (1.5, 4.0)
+    s = req.settings
+    options = (s.max_people, s.labels_per_person, s.min_label_prob, s.render_style, s.face_blur)
+    assert options == (4, 2, 0.1, "mesh", True)
+    assert s.max_duration_s == 3.0
+    # the browser sends 0 for empty number boxes: no window
+    req = widgets(Settings(), url=" https://youtu.be/dQw4w9WgXcQ ", start=0, end=0)
+    assert (req.source, req.start_s, req.end_s) == ("https://youtu.be/dQw4w9WgXcQ", None, None)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "Upload a video or paste a YouTube link first."),
+        ({"file": "a.mp4", "url": "https://youtu.be/x"}, "not both"),
+        ({"file": "a.mp4", "start": 3.0, "end": 2.0}, "End must be after start."),
+        ({"file": "a.mp4", "start": -1.0}, "Start must be 0 s or later."),
+        ({"file": "a.mp4", "max_duration": -5}, "Max duration must be more than 0 s."),
+    ],
+)
+def test_request_from_widgets_rejects_bad_combinations(kwargs: dict, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        widgets(Settings(), **kwargs)
+
+
+def test_stage_clock_counts_and_estimates() -> None:
+    now = [100.0]
+    clock = StageClock(now=lambda: now[0])
+    assert clock.describe("Reading the video", 0, None) == "**Step 1 · Reading the video**… · 0 s so far"
+    now[0] = 102.0
+    assert clock.describe("Tracking", 0, 50) == "**Step 2 · Tracking**: 0/50 · 2 s so far"
+    now[0] = 112.0  # 10 frames in 10 s -> 40 s for the remaining 40
+    assert (
+        clock.describe("Tracking", 10, 50)
+        == "**Step 2 · Tracking**: 10/50 · about 40 s left in this step · 12 s so far"
+    )
+    now[0] = 150.0
+    assert clock.describe("Tracking", 50, 50) == "**Step 2 · Tracking**: 50/50 · 50 s so far"
+
+
+def test_limits_text_states_the_caps() -> None:
+    text = limits_text(Settings(max_upload_mb=123, max_duration_s=45, max_side=960))
+    assert "123 MB" in text and "first 45 s" in text and "960 px" in text
+
+
+def test_weights_panel_lists_what_is_missing(tmp_path: Path, tiny_weights: Path) -> None:
+    panel = weights_panel(Settings(weights_dir=tmp_path / "empty"))
+    assert "model file(s) are missing" in panel
+    assert "python -m lart_demo weights download" in panel
+    assert panel.count("\n- `") >= 5  # one line per missing file, each with what to do
+    assert weights_panel(Settings(weights_dir=tiny_weights)) == ""
+
+
+def test_random_banner_only_for_random_weights(tmp_path: Path, tiny_weights: Path) -> None:
+    assert "predictions are meaningless" in random_banner(Settings(weights_dir=tiny_weights)).lower()
+    assert random_banner(Settings(weights_dir=tmp_path)) == ""
+
+
+def test_example_clip_is_generated_once(tmp_path: Path) -> None:
+    settings = Settings(output_dir=tmp_path)
+    path = example_clip(settings)
+    assert path.is_file() and path.parent == tmp_path / "examples"
+    stamp = path.stat().st_mtime_ns
+    assert example_clip(settings) == path and path.stat().st_mtime_ns == stamp
+
+
+def test_gpu_estimate_grows_with_the_clip(tmp_path: Path) -> None:
+    short = write_example_clip(tmp_path / "short.mp4", n_frames=24, fps=24.0)
+    long = write_example_clip(tmp_path / "long.mp4", n_frames=96, fps=24.0)
+    s = Settings()
+    est_short = estimate_gpu_seconds(AnalysisRequest(str(short), s))
+    est_long = estimate_gpu_seconds(AnalysisRequest(str(long), s))
+    assert est_short == int(GPU_LOAD_S + GPU_S_PER_FRAME * 24)
+    assert est_long == int(GPU_LOAD_S + GPU_S_PER_FRAME * 96)
+    # the window and the duration cap shorten it; a link is budgeted at the cap
+    assert estimate_gpu_seconds(AnalysisRequest(str(long), s, start_s=1.0, end_s=2.0)) == int(GPU_LOAD_S + 24)
+    assert estimate_gpu_seconds(AnalysisRequest(str(long), s.with_overrides(max_duration_s=2.0))) == int(
+        GPU_LOAD_S + 48
+    )
+    assert estimate_gpu_seconds(AnalysisRequest("https://youtu.be/dQw4w9WgXcQ", s)) == GPU_MAX_S
+
+
+class FakeSpaces:
+    """Stands in for the `spaces` package: like ZeroGPU, it pickles the arguments and every yielded item."""
+
+    def __init__(self) -> None:
+        self.durations: list[int] = []
+
+    def GPU(self, duration):  # noqa: N802 - the package's name
+        def wrap(task):
+            assert inspect.isgeneratorfunction(task)  # so progress can stream back from the GPU process
+
+            def handler(*args):
+                self.durations.append(duration(*args))
+                for item in task(*pickle.loads(pickle.dumps(args))):
+                    yield pickle.loads(pickle.dumps(item))
+
+            return handler
+
+        return wrap
+
+
+def fake_run_output(tmp_path: Path) -> RunOutput:
+    p = tmp_path / "run"
+    return RunOutput(p, None, p / "r.json", p / "a.csv", p / "t.pkl", [], ["walk"], 24.0, 4, True)
+
+
+def test_with_zero_gpu_streams_progress_and_the_result(tmp_path: Path) -> None:
+    def runner(request, progress, cancel):
+        for i in range(3):
+            progress("Tracking", i, 3)
+        return fake_run_output(tmp_path)
+
+    spaces = FakeSpaces()
+    on_gpu = with_zero_gpu(runner, spaces)
+    clip = write_example_clip(tmp_path / "c.mp4", n_frames=24, fps=24.0)
+    request = AnalysisRequest(str(clip), Settings())
+    seen: list[tuple] = []
+    out = on_gpu(request, lambda *report: seen.append(report), threading.Event())
+    assert out == fake_run_output(tmp_path)
+    assert seen == [("Tracking", 0, 3), ("Tracking", 1, 3), ("Tracking", 2, 3)]
+    assert spaces.durations == [estimate_gpu_seconds(request)]
+    assert with_zero_gpu(runner) is runner  # `spaces` is not installed here: nothing changes
+
+
+def test_with_zero_gpu_passes_errors_and_stops_on_cancel(tmp_path: Path) -> None:
+    release = threading.Event()
+
+    def failing(request, progress, cancel):
+        raise VideoError("that clip is broken")
+
+    def slow(request, progress, cancel):
+        progress("Tracking", 0, 3)
+        release.wait(10)
+        progress("Tracking", 1, 3)
+        return fake_run_output(tmp_path)
+
+    request = AnalysisRequest(str(tmp_path / "missing.mp4"), Settings())
+    with pytest.raises(VideoError, match="that clip is broken"):
+        with_zero_gpu(failing, FakeSpaces())(request, lambda *r: None, threading.Event())
+    cancel = threading.Event()
+
+    def progress(*report):
+        cancel.set()  # the user cancels while the first report is shown
+        release.set()
+
+    with pytest.raises(Cancelled):
+        with_zero_gpu(slow, FakeSpaces())(request, progress, cancel)
+
+
+def test_missing_weights_panel_is_shown_in_the_app(tmp_path: Path) -> None:
+    demo = build_ui(Settings(weights_dir=tmp_path / "empty", output_dir=tmp_path / "out"))
+    panels = [c for c in demo.config["components"] if c.get("props", {}).get("elem_id") == "lart-weights-missing"]
+    assert len(panels) == 1
+    assert panels[0]["props"]["visible"] is True
+    assert "model file(s) are missing" in panels[0]["props"]["value"]

@@ -1,0 +1,612 @@
+"""Weights manager: manifest, status, downloads (local HTTP server), SMPL licence gate, random weights, mirror."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import pickle
+import sys
+import tarfile
+import threading
+import types
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lart_demo import weights as W
+from lart_demo.config import Settings
+from lart_demo.errors import WeightsError
+from lart_demo.weights.files import WeightFiles
+
+# ----------------------------------------------------------------------------------------------
+# a local HTTP server with Range support, scripted truncation and a request log
+
+
+class _Server:
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.truncate: dict[str, int] = {}  # path -> bytes to send before dropping the connection
+        self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 (http.server API)
+                rng = self.headers.get("Range")
+                server.requests.append((self.path, rng))
+                body = server.files.get(self.path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                start = 0
+                if rng:
+                    start = int(rng.split("=")[1].split("-")[0])
+                    if start >= len(body):
+                        self.send_response(416)
+                        self.end_headers()
+                        return
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+                else:
+                    self.send_response(200)
+                payload = body[start:]
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                cut = server.truncate.pop(self.path, None)
+                self.wfile.write(payload if cut is None else payload[:cut])
+                self.wfile.flush()
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture()
+def server():
+    srv = _Server()
+    yield srv
+    srv.close()
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()
+
+
+def _write_manifest(tmp_path: Path, files: list[dict], archives: dict | None = None) -> W.Manifest:
+    data = {"manifest_version": 1, "stages": {"pose": "", "actions": ""}, "archives": archives or {}, "files": files}
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(data))
+    return W.load_manifest(path)
+
+
+def _entry(file_id: str, path: str, sources: list[dict], **extra: object) -> dict:
+    return {"id": file_id, "path": path, "required_for": ["pose"], "license": "test", "sources": sources, **extra}
+
+
+def _no_hub(*args: object) -> str:
+    raise AssertionError("the Hub must not be contacted in this test")
+
+
+# ----------------------------------------------------------------------------------------------
+# the real manifest
+
+
+def test_manifest_paths_match_weight_files_layout(tmp_path: Path) -> None:
+    manifest = W.load_manifest()
+    files = WeightFiles(tmp_path)
+    ids = [e.id for e in manifest.files]
+    assert len(ids) == len(set(ids))
+    for entry in manifest.files:
+        assert getattr(files, entry.id) == tmp_path / entry.path, entry.id
+        assert entry.sources[0].hub == entry.path, f"{entry.id}: the Hub mirror must come first, at the same path"
+        assert any(s.url or s.archive for s in entry.sources[1:]), f"{entry.id}: no origin source"
+        assert entry.required_for and set(entry.required_for) <= set(manifest.stages)
+        assert entry.license
+        assert entry.sha256 or entry.check, f"{entry.id}: nothing to verify it with"
+    # every file the pipeline reads is listed (the detector's small JSON is written by its module)
+    listed = {e.id for e in manifest.files}
+    expected = {
+        "hmr2_checkpoint", "hmr2_config", "smpl_mean_params", "smpl_to_j19", "smpl_neutral", "hmar_checkpoint",
+        "pose_predictor_checkpoint", "pose_predictor_config", "mean_std", "texture", "lart_checkpoint", "lart_config",
+        "mvit_checkpoint", "mvit_config", "ava_labels", "ava_class_mapping", "detector_checkpoint",
+    }  # fmt: skip
+    assert expected <= listed
+    assert [e.id for e in manifest.files if e.licensed] == ["smpl_neutral"]
+
+
+# ----------------------------------------------------------------------------------------------
+# status
+
+
+def test_status_on_empty_folder(tmp_path: Path) -> None:
+    statuses = W.weights_status(Settings(weights_dir=tmp_path / "w"))
+    assert statuses and not any(s.present for s in statuses)
+    smpl = next(s for s in statuses if s.id == "smpl_neutral")
+    assert smpl.path == WeightFiles(tmp_path / "w").smpl_neutral_clean
+    assert "licensed" in smpl.detail and "smpl.is.tue.mpg.de" in smpl.how_to_get
+    others = [s for s in statuses if s.id != "smpl_neutral"]
+    assert all(s.detail == "missing" and "weights download" in s.how_to_get for s in others)
+
+
+def test_status_on_partial_folder_checks_sizes(tmp_path: Path) -> None:
+    manifest = _write_manifest(
+        tmp_path,
+        [
+            _entry("a", "x/a.bin", [{"url": "http://unused/a"}], size=4),
+            _entry("b", "x/b.bin", [{"url": "http://unused/b"}], size=4),
+            _entry("c", "c.bin", [{"url": "http://unused/c"}]),
+        ],
+    )
+    root = tmp_path / "w"
+    (root / "x").mkdir(parents=True)
+    (root / "x" / "a.bin").write_bytes(b"abcd")
+    (root / "x" / "b.bin").write_bytes(b"abc")  # truncated copy
+    by_id = {s.id: s for s in W.weights_status(Settings(weights_dir=root), manifest)}
+    assert by_id["a"].present and by_id["a"].size == 4
+    assert not by_id["b"].present and "wrong size" in by_id["b"].detail
+    assert not by_id["c"].present and by_id["c"].detail == "missing"
+    assert [s.id for s in W.missing_for(Settings(weights_dir=root), ["pose"], manifest)] == ["b", "c"]
+    assert W.missing_for(Settings(weights_dir=root), ["actions"], manifest) == []
+
+
+def test_status_reports_smpl_conversion_pending(tmp_path: Path) -> None:
+    user_file = tmp_path / "basicModel.pkl"
+    user_file.write_bytes(b"x")
+    statuses = W.weights_status(Settings(weights_dir=tmp_path / "w", smpl_path=user_file))
+    st = next(s for s in statuses if s.id == "smpl_neutral")
+    assert not st.present and "will be converted" in st.detail
+
+
+# ----------------------------------------------------------------------------------------------
+# downloads
+
+
+def test_download_resumes_verifies_and_never_leaves_partial_files(tmp_path: Path, server: _Server) -> None:
+    good = _npy_bytes(np.arange(50000, dtype=np.float64))
+    server.files["/good.npy"] = good
+    server.truncate["/good.npy"] = 100_000  # the first attempt drops the connection mid-file
+    manifest = _write_manifest(
+        tmp_path,
+        [_entry("good", "d/good.npy", [{"url": server.url("/good.npy")}], size=len(good), sha256=_sha(good))],
+    )
+    settings = Settings(weights_dir=tmp_path / "w", hf_repo="")
+    target = tmp_path / "w" / "d" / "good.npy"
+    seen: list[tuple[str, int, int | None]] = []
+    with pytest.raises(WeightsError) as err:
+        W.download_weights(settings, manifest=manifest, hub_download=_no_hub, progress=lambda *a: seen.append(a))
+    assert "d/good.npy" in str(err.value) and "resume" in str(err.value)
+    assert not target.exists()
+    parts = list((tmp_path / "w" / W.DOWNLOADS_DIR).rglob("*.part"))
+    assert len(parts) == 1 and parts[0].stat().st_size == 100_000
+    W.download_weights(settings, manifest=manifest, hub_download=_no_hub)
+    assert target.read_bytes() == good
+    assert server.requests[-1] == ("/good.npy", "bytes=100000-")
+    assert not list((tmp_path / "w" / W.DOWNLOADS_DIR).rglob("*.part"))
+    assert seen and seen[-1][1] == 100_000
+    # nothing to do the second time: no request
+    count = len(server.requests)
+    W.download_weights(settings, manifest=manifest, hub_download=_no_hub)
+    assert len(server.requests) == count
+
+
+def test_sha_mismatch_falls_back_to_next_source_and_leaves_nothing(tmp_path: Path, server: _Server) -> None:
+    good = b'{"ok": true}'
+    server.files["/bad.json"] = b'{"ok": false}'
+    server.files["/good.json"] = good
+    manifest = _write_manifest(
+        tmp_path,
+        [
+            _entry("f", "f.json", [{"url": server.url(p)} for p in ("/bad.json", "/good.json")], sha256=_sha(good)),
+            _entry("g", "g.json", [{"url": server.url("/bad.json")}], sha256=_sha(good)),
+        ],
+    )
+    settings = Settings(weights_dir=tmp_path / "w", hf_repo="")
+    with pytest.raises(WeightsError) as err:
+        W.download_weights(settings, manifest=manifest, hub_download=_no_hub)
+    message = str(err.value)
+    assert "1 weight file(s) are missing" in message and "g.json" in message and "sha256 mismatch" in message
+    assert (tmp_path / "w" / "f.json").read_bytes() == good
+    assert not (tmp_path / "w" / "g.json").exists()
+    assert not list((tmp_path / "w").rglob("*.part")) and not list((tmp_path / "w").rglob("*.tmp"))
+
+
+def test_error_page_is_rejected_by_the_content_check(tmp_path: Path, server: _Server) -> None:
+    server.files["/m.npz"] = b"<html>Not here</html>"
+    manifest = _write_manifest(
+        tmp_path, [_entry("m", "m.npz", [{"url": server.url("/m.npz")}], check={"kind": "npz", "keys": ["pose"]})]
+    )
+    with pytest.raises(WeightsError, match="not a valid npz file"):
+        W.download_weights(Settings(weights_dir=tmp_path / "w", hf_repo=""), manifest=manifest, hub_download=_no_hub)
+    assert not (tmp_path / "w" / "m.npz").exists()
+
+
+def test_offline_failure_lists_what_is_missing_and_how_to_provide_it(tmp_path: Path) -> None:
+    dead = "http://127.0.0.1:9"  # nothing listens on the discard port: connection refused
+    manifest = _write_manifest(
+        tmp_path,
+        [
+            _entry("a", "x/a.bin", [{"hub": "x/a.bin"}, {"url": f"{dead}/a"}]),
+            _entry("b", "x/b.bin", [{"hub": "x/b.bin"}, {"url": f"{dead}/b"}]),
+        ],
+    )
+    hub_calls = []
+
+    def offline_hub(repo: str, filename: str, revision: str, local_dir: Path) -> str:
+        from huggingface_hub.errors import LocalEntryNotFoundError
+
+        hub_calls.append(filename)
+        raise LocalEntryNotFoundError("Cannot reach the Hub (offline)")
+
+    settings = Settings(weights_dir=tmp_path / "w", hf_repo="me/mirror", hf_revision="abc123")
+    with pytest.raises(WeightsError) as err:
+        W.download_weights(settings, manifest=manifest, hub_download=offline_hub, timeout=5)
+    message = str(err.value)
+    assert message.startswith("2 weight file(s) are missing")
+    # each file says how to get it (its sources), the failures are summarised once
+    assert "- x/b.bin (needed for pose): `python -m lart_demo weights download` fetches it from " in message
+    assert f"hf://me/mirror@abc123/x/b.bin or {dead}/b" in message
+    assert "unreachable: Hugging Face Hub me/mirror@abc123 (Cannot reach the Hub (offline))" in message
+    assert "127.0.0.1:9 (cannot connect" in message
+    # the Hub and the dead host are tried once, then skipped for the other files
+    assert hub_calls == ["x/a.bin"]
+    assert not (tmp_path / "w" / "x").exists() and not (tmp_path / "w" / W.DOWNLOADS_DIR).exists()
+
+
+def test_hub_comes_first_at_the_pinned_revision(tmp_path: Path, server: _Server) -> None:
+    data = b"hub copy"
+    manifest = _write_manifest(tmp_path, [_entry("a", "x/a.bin", [{"hub": "x/a.bin"}, {"url": server.url("/a")}])])
+    calls = []
+
+    def fake_hub(repo: str, filename: str, revision: str, local_dir: Path) -> str:
+        calls.append((repo, filename, revision))
+        out = Path(local_dir) / filename
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(data)
+        return str(out)
+
+    settings = Settings(weights_dir=tmp_path / "w", hf_repo="me/mirror", hf_revision="0123abcd")
+    W.download_weights(settings, manifest=manifest, hub_download=fake_hub)
+    assert calls == [("me/mirror", "x/a.bin", "0123abcd")]
+    assert (tmp_path / "w" / "x" / "a.bin").read_bytes() == data
+    assert server.requests == []
+
+
+def test_archive_members_are_extracted_and_the_archive_removed(tmp_path: Path, server: _Server) -> None:
+    ckpt, cfg = b"checkpoint bytes" * 100, b"MODEL:\n  IMAGE_SIZE: 256\n"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in (("./logs/ck/epoch.ckpt", ckpt), ("./logs/model_config.yaml", cfg), ("./other", b"x")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    server.files["/data.tar.gz"] = buf.getvalue()
+    archives = {"arch": {"urls": [server.url("/missing.tar.gz"), server.url("/data.tar.gz")], "size": None}}
+    manifest = _write_manifest(
+        tmp_path,
+        [
+            _entry("ck", "h/epoch.ckpt", [{"archive": "arch", "member": "logs/ck/epoch.ckpt"}], sha256=_sha(ckpt)),
+            _entry(
+                "cfg",
+                "h/model_config.yaml",
+                [{"archive": "arch", "member": "logs/model_config.yaml"}],
+                check={"kind": "yaml"},
+            ),
+        ],
+        archives,
+    )
+    W.download_weights(Settings(weights_dir=tmp_path / "w", hf_repo=""), manifest=manifest, hub_download=_no_hub)
+    assert (tmp_path / "w" / "h" / "epoch.ckpt").read_bytes() == ckpt
+    assert (tmp_path / "w" / "h" / "model_config.yaml").read_bytes() == cfg
+    assert [p for p, _ in server.requests].count("/data.tar.gz") == 1  # downloaded once for both members
+    assert not list((tmp_path / "w" / W.DOWNLOADS_DIR).rglob("*.archive"))
+
+
+def test_random_folder_refuses_downloads(tmp_path: Path) -> None:
+    root = tmp_path / "w"
+    root.mkdir()
+    WeightFiles(root).random_marker.write_text("{}")
+    with pytest.raises(WeightsError, match="random weights"):
+        W.download_weights(Settings(weights_dir=root), hub_download=_no_hub)
+
+
+# ----------------------------------------------------------------------------------------------
+# SMPL: chumpy-free reading and the licence gate
+
+
+def _install_fake_chumpy(monkeypatch: pytest.MonkeyPatch) -> type:
+    """A throwaway `chumpy.ch.Ch` so that we can WRITE a pickle referencing it, like the released file."""
+
+    class Ch:
+        def __init__(self, x: np.ndarray) -> None:
+            self.x = x
+            self._dirty_vars: set[str] = set()
+
+    Ch.__module__ = "chumpy.ch"
+    Ch.__qualname__ = "Ch"
+    chumpy = types.ModuleType("chumpy")
+    chumpy_ch = types.ModuleType("chumpy.ch")
+    chumpy_ch.Ch = Ch
+    chumpy.ch = chumpy_ch
+    monkeypatch.setitem(sys.modules, "chumpy", chumpy)
+    monkeypatch.setitem(sys.modules, "chumpy.ch", chumpy_ch)
+    return Ch
+
+
+def _chumpy_smpl_pickle(monkeypatch: pytest.MonkeyPatch, path: Path) -> dict[str, np.ndarray]:
+    import scipy.sparse
+
+    ch = _install_fake_chumpy(monkeypatch)
+    body = W._random_smpl_body(seed=3)
+    released = dict(body)
+    for key in ("v_template", "shapedirs", "posedirs", "J", "weights"):
+        released[key] = ch(body[key])
+    released["J_regressor"] = scipy.sparse.csc_matrix(body["J_regressor"])
+    path.write_bytes(pickle.dumps(released, protocol=2))
+    monkeypatch.delitem(sys.modules, "chumpy")
+    monkeypatch.delitem(sys.modules, "chumpy.ch")
+    with pytest.raises(ModuleNotFoundError):  # plain pickle would need chumpy
+        pickle.loads(path.read_bytes())
+    return body
+
+
+def test_smpl_pickle_with_chumpy_objects_converts_to_clean_npz(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = tmp_path / "basicModel_neutral_lbs_10_207_0_v1.0.0.pkl"
+    body = _chumpy_smpl_pickle(monkeypatch, src)
+    clean = W.convert_smpl(src, tmp_path / "SMPL_NEUTRAL.npz")
+    with np.load(clean, allow_pickle=False) as data:
+        for key in ("v_template", "shapedirs", "posedirs", "weights", "f", "kintree_table"):
+            np.testing.assert_array_equal(data[key], body[key])
+        np.testing.assert_allclose(data["J_regressor"], body["J_regressor"], rtol=0, atol=1e-15)
+
+
+def test_smpl_is_not_downloaded_without_licence_acceptance(tmp_path: Path, server: _Server) -> None:
+    manifest = _write_manifest(
+        tmp_path,
+        [_entry("smpl_neutral", "smpl/SMPL_NEUTRAL.pkl", [{"url": server.url("/smpl.pkl")}], licensed="smpl")],
+    )
+    with pytest.raises(WeightsError) as err:
+        W.download_weights(Settings(weights_dir=tmp_path / "w", hf_repo=""), manifest=manifest, hub_download=_no_hub)
+    assert "licence has not been accepted" in str(err.value) and "--smpl-path" in str(err.value)
+    assert "--accept-smpl-license" in str(err.value)
+    assert server.requests == []
+
+
+def test_smpl_download_after_acceptance_is_cleaned(
+    tmp_path: Path, server: _Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "released.pkl"
+    body = _chumpy_smpl_pickle(monkeypatch, src)
+    server.files["/smpl.pkl"] = src.read_bytes()
+    manifest = _write_manifest(
+        tmp_path,
+        [
+            _entry(
+                "smpl_neutral",
+                "smpl/SMPL_NEUTRAL.pkl",
+                [{"url": server.url("/smpl.pkl")}],
+                licensed="smpl",
+                check={"kind": "smpl"},
+            )
+        ],
+    )
+    root = tmp_path / "w"
+    settings = Settings(weights_dir=root, hf_repo="", accept_smpl_license=True)
+    statuses = W.download_weights(settings, manifest=manifest, hub_download=_no_hub)
+    assert statuses[0].present and statuses[0].path == WeightFiles(root).smpl_neutral_clean
+    with np.load(WeightFiles(root).smpl_neutral_clean, allow_pickle=False) as data:
+        np.testing.assert_array_equal(data["v_template"], body["v_template"])
+
+
+def test_smpl_from_user_path_needs_no_network(tmp_path: Path, smpl_dir: Path) -> None:
+    manifest = _write_manifest(
+        tmp_path, [_entry("smpl_neutral", "smpl/SMPL_NEUTRAL.pkl", [{"url": "http://127.0.0.1:9/x"}], licensed="smpl")]
+    )
+    root = tmp_path / "w"
+    settings = Settings(weights_dir=root, hf_repo="", smpl_path=smpl_dir / "SMPL_NEUTRAL.pkl")
+    W.download_weights(settings, manifest=manifest, hub_download=_no_hub)
+    with np.load(WeightFiles(root).smpl_neutral_clean, allow_pickle=False) as data:
+        assert data["v_template"].shape[1] == 3 and data["J_regressor"].shape[1] == data["v_template"].shape[0]
+    assert not WeightFiles(root).smpl_neutral.exists()  # the licensed original is not copied
+
+
+def test_ensure_smpl_converts_a_user_copy_and_never_downloads(tmp_path: Path, smpl_dir: Path) -> None:
+    root = tmp_path / "w"
+    with pytest.raises(WeightsError, match="SMPL body model is not in .*smpl.is.tue.mpg.de"):
+        W.ensure_smpl(Settings(weights_dir=root, accept_smpl_license=True))
+    clean = W.ensure_smpl(Settings(weights_dir=root, smpl_path=smpl_dir / "SMPL_NEUTRAL.pkl"))
+    assert clean == WeightFiles(root).smpl_neutral_clean and clean.is_file()
+    assert W.ensure_smpl(Settings(weights_dir=root)) == clean  # cached: no path needed any more
+
+
+def test_smpl_path_that_does_not_exist_is_reported(tmp_path: Path) -> None:
+    manifest = _write_manifest(tmp_path, [_entry("smpl_neutral", "smpl/SMPL_NEUTRAL.pkl", [], licensed="smpl")])
+    settings = Settings(weights_dir=tmp_path / "w", hf_repo="", smpl_path=tmp_path / "nope.pkl")
+    with pytest.raises(WeightsError, match="nope.pkl, which does not exist"):
+        W.download_weights(settings, manifest=manifest, hub_download=_no_hub)
+
+
+# ----------------------------------------------------------------------------------------------
+# random weights
+
+
+def test_random_body_is_a_closed_smpl_format_mesh(tmp_path: Path) -> None:
+    import torch
+
+    from lart_demo.models.smpl import load_smpl
+
+    files = WeightFiles(tmp_path)
+    W._write_random_body_files(files, seed=0)
+    with files.smpl_neutral.open("rb") as fh:
+        raw = pickle.load(fh)  # plain numpy: loads without chumpy
+    assert set(raw) >= {
+        "v_template",
+        "shapedirs",
+        "posedirs",
+        "J_regressor",
+        "weights",
+        "kintree_table",
+        "f",
+        "J",
+        "weights_prior",
+        "J_regressor_prior",
+        "vert_sym_idxs",
+        "bs_style",
+        "bs_type",
+    }
+    verts, faces = raw["v_template"], raw["f"]
+    assert verts.shape == (6890, 3) and faces.shape == (13776, 3) and faces.dtype == np.uint32
+    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    _, counts = np.unique(edges, axis=0, return_counts=True)
+    assert (counts == 2).all()  # every edge shared by exactly two faces: a closed surface
+    model = load_smpl(files.smpl_neutral_clean, files.smpl_to_j19)
+    eye = torch.eye(3).expand(1, 1, 3, 3)
+    out = model(eye, torch.eye(3).expand(1, 23, 3, 3), torch.zeros(1, 10))
+    np.testing.assert_allclose(out.vertices[0].numpy(), verts, atol=1e-5)
+    assert out.joints.shape == (1, 44, 3)
+    with np.load(files.smpl_mean_params) as mp:
+        assert mp["pose"].shape == (144,) and mp["shape"].shape == (10,) and mp["cam"].shape == (3,)
+    with np.load(files.texture) as tex:
+        np.testing.assert_array_equal(tex["smpl_faces"], faces)
+
+
+def test_make_random_fails_loudly_for_a_module_without_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = types.ModuleType("lart_demo.models.fake_model")
+    monkeypatch.setitem(sys.modules, "lart_demo.models.fake_model", fake)
+    monkeypatch.setattr(W, "RANDOM_WEIGHT_WRITERS", ("fake_model",))
+    with pytest.raises(WeightsError, match="lart_demo.models.fake_model has no write_random_weights"):
+        W.make_random_weights(tmp_path / "r")
+    assert not (tmp_path / "r").exists()  # checked before anything is written
+
+
+def test_make_random_calls_each_writer_and_writes_the_marker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    manifest = W.load_manifest()
+
+    def writer(weights_dir: Path, profile: str = "tiny", seed: int = 0) -> list[Path]:
+        calls.append((weights_dir, profile, seed))
+        out = []
+        for entry in manifest.files:  # stands in for all model modules at once
+            target = entry.target(weights_dir)
+            if entry.licensed is None and not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(b"x")
+                out.append(target)
+        return out
+
+    fake = types.ModuleType("lart_demo.models.fake_model")
+    fake.write_random_weights = writer
+    monkeypatch.setitem(sys.modules, "lart_demo.models.fake_model", fake)
+    monkeypatch.setattr(W, "RANDOM_WEIGHT_WRITERS", ("fake_model",))
+    root = tmp_path / "r"
+    W.make_random_weights(root, profile="full", seed=7)
+    assert calls == [(root, "full", 7)]
+    info = W.random_weights_info(root)
+    assert info is not None and info["banner"] == W.RANDOM_BANNER and info["profile"] == "full"
+    assert all(s.present for s in W.weights_status(Settings(weights_dir=root)))
+    W.make_random_weights(root, profile="tiny", seed=1)  # a random folder may be rewritten
+
+
+def test_make_random_refuses_a_folder_with_real_weights(tmp_path: Path) -> None:
+    root = tmp_path / "w"
+    (root / "lart").mkdir(parents=True)
+    WeightFiles(root).lart_checkpoint.write_bytes(b"real")
+    with pytest.raises(WeightsError, match="refusing to overwrite"):
+        W.make_random_weights(root)
+    assert WeightFiles(root).lart_checkpoint.read_bytes() == b"real"
+
+
+def test_make_random_with_the_real_model_modules(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import importlib
+
+    for name in W.RANDOM_WEIGHT_WRITERS:
+        try:
+            module = importlib.import_module(f"lart_demo.models.{name}")
+        except ImportError:
+            pytest.skip(f"lart_demo.models.{name} is not written yet")
+        if not hasattr(module, "write_random_weights"):
+            pytest.skip(f"lart_demo.models.{name} has no write_random_weights yet")
+    root = tmp_path / "r"
+    assert W.weights_cli(["make-random", str(root), "--profile", "tiny", "--seed", "0"]) == 0
+    statuses = W.weights_status(Settings(weights_dir=root))
+    assert all(s.present for s in statuses), [s.id for s in statuses if not s.present]
+    assert WeightFiles(root).is_random()
+    assert W.missing_for(Settings(weights_dir=root), ["pose", "actions"]) == []
+    for entry in W.load_manifest().files:  # the content checks accept every file in its released format
+        W.verify_file(entry.target(root), entry, released=False)
+    assert W.weights_cli(["status", "--weights", str(root)]) == 0
+    assert W.RANDOM_BANNER in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------------------------
+# mirror and CLI
+
+
+def test_mirror_plan_uploads_origin_files_but_never_smpl(tmp_path: Path, server: _Server) -> None:
+    a, b = b"first", b"second"
+    server.files["/a"], server.files["/b"] = a, b
+    manifest = _write_manifest(
+        tmp_path,
+        [
+            _entry("a", "x/a.bin", [{"hub": "x/a.bin"}, {"url": server.url("/a")}], sha256=_sha(a)),
+            _entry("smpl_neutral", "smpl/SMPL_NEUTRAL.pkl", [{"url": server.url("/smpl")}], licensed="smpl"),
+            _entry("b", "b.bin", [{"hub": "b.bin"}, {"url": server.url("/b")}]),
+        ],
+    )
+    uploads = []
+
+    def fake_upload(local: Path, path_in_repo: str, repo: str) -> str:
+        uploads.append((local, path_in_repo, repo))
+        return f"commit{len(uploads)}"
+
+    settings = Settings(weights_dir=tmp_path / "w", hf_repo="someone/else")
+    items = W.mirror_weights("me/mirror", None, settings=settings, manifest=manifest, uploader=fake_upload)
+    root = tmp_path / "w"
+    assert uploads == [(root / "x" / "a.bin", "x/a.bin", "me/mirror"), (root / "b.bin", "b.bin", "me/mirror")]
+    assert [(i.path_in_repo, i.size, i.sha256, i.commit) for i in items] == [
+        ("x/a.bin", 5, _sha(a), "commit1"),
+        ("b.bin", 6, _sha(b), "commit2"),
+    ]
+    assert "/smpl" not in [p for p, _ in server.requests]
+    # pinning writes sizes and hashes into the manifest, and downloads then verify them
+    W.pin_manifest(items, tmp_path / "manifest.json")
+    pinned = W.load_manifest(tmp_path / "manifest.json")
+    assert (pinned.file("b").size, pinned.file("b").sha256) == (6, _sha(b))
+    assert pinned.file("smpl_neutral").sha256 is None
+    WeightFiles(root).random_marker.write_text("{}")
+    with pytest.raises(WeightsError, match="refusing to mirror"):
+        W.mirror_weights("me/mirror", None, settings=settings, manifest=manifest, uploader=lambda *args: None)
+
+
+def test_cli_status_and_failed_download_print_one_message(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    settings = Settings(weights_dir=tmp_path / "w", hf_repo="")
+    assert W.weights_cli(["status"], settings=settings) == 1
+    out = capsys.readouterr().out
+    assert "MISSING" in out and "hmr2/epoch=35-step=1000000.ckpt" in out and "0 of" in out
+    with pytest.raises(SystemExit) as exit_info:  # argparse rejects the choice with its usage message
+        W.weights_cli(["make-random", str(tmp_path / "r"), "--profile", "huge"], settings=settings)
+    assert exit_info.value.code == 2
+    capsys.readouterr()
+    root = tmp_path / "rand"
+    root.mkdir()
+    WeightFiles(root).random_marker.write_text("{}")
+    assert W.weights_cli(["download", "--weights", str(root)], settings=settings) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err and "random weights" in err
