@@ -22,6 +22,7 @@ class Settings:
 
     weights_dir: Path = Path("weights")
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
+    precision: str = "auto"  # "auto" | "fp32" | "bf16" (lart_demo/precision.py decides what each means per stage)
     hf_repo: str = DEFAULT_HF_REPO
     hf_revision: str = DEFAULT_HF_REVISION
     accept_smpl_license: bool = False
@@ -60,6 +61,7 @@ class Settings:
 _ENV_MAP: dict[str, tuple[str, type]] = {
     "LART_DEMO_WEIGHTS": ("weights_dir", Path),
     "LART_DEMO_DEVICE": ("device", str),
+    "LART_DEMO_PRECISION": ("precision", str),
     "LART_DEMO_HF_REPO": ("hf_repo", str),
     "LART_DEMO_HF_REVISION": ("hf_revision", str),
     "LART_DEMO_ACCEPT_SMPL_LICENSE": ("accept_smpl_license", bool),
