@@ -28,6 +28,7 @@ from lart_demo.contracts import ProgressFn
 from lart_demo.errors import InputError, LartDemoError, ModelError
 from lart_demo.pipeline.run import AnalysisRequest, Cancelled, Runner, RunOutput, run_analysis
 from lart_demo.pipeline.timeline import find_segments, player_payload
+from lart_demo.video.sources import canonical_youtube_url, youtube_video_id
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +181,9 @@ def request_from_widgets(
         face_blur=bool(face_blur) if face_blur is not None else None,
         max_duration_s=float(max_duration) if max_duration else None,
     )
-    return AnalysisRequest(source=str(file or url), settings=run_settings, start_s=start, end_s=end)
+    # the link field only ever names a YouTube video: it is rebuilt from the video id, never opened as a path
+    source = str(file) if file else canonical_youtube_url(youtube_video_id(url))
+    return AnalysisRequest(source=source, settings=run_settings, start_s=start, end_s=end)
 
 
 def estimate_gpu_seconds(request: AnalysisRequest) -> int:
