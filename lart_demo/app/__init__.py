@@ -100,7 +100,7 @@ def limits_text(settings: Settings) -> str:
 def weights_panel(settings: Settings) -> str:
     """Markdown for the weights-missing panel, or "" when every file the analysis needs is there."""
     from lart_demo.pipeline.analysis import STAGES
-    from lart_demo.weights import missing_for
+    from lart_demo.weights.status import missing_for
 
     try:
         missing = missing_for(settings, STAGES)
@@ -121,7 +121,7 @@ def weights_panel(settings: Settings) -> str:
 
 
 def random_banner(settings: Settings) -> str:
-    from lart_demo.weights import random_weights_info
+    from lart_demo.weights.random import random_weights_info
 
     info = random_weights_info(Path(settings.weights_dir))
     if info is None:
