@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STAGES = ("detection", "pose", "tracking", "actions", "render")  # manifest `required_for` names
+RANDOM_WEIGHTS_MARK = "RANDOM WEIGHTS: predictions are meaningless"  # written on every rendered frame
 _MODEL_CACHE: dict[tuple[str, str], Models] = {}
 
 
@@ -294,7 +295,7 @@ def analyze_clip(clip: Clip, request: AnalysisRequest, out_dir: Path, progress: 
     names = act.labels.display_names_by_index()
 
     _apply_lart(tracking, actions)
-    write_results(tracking.results, out_dir / "tracks.pkl")
+    write_results(tracking.results, out_dir / "tracks.pkl", random_weights=models.random_weights)
 
     t0 = time.monotonic()
     thumbs_dir = out_dir / "thumbnails"
@@ -306,7 +307,14 @@ def analyze_clip(clip: Clip, request: AnalysisRequest, out_dir: Path, progress: 
         smpl = models.people.smpl
         lookup: Callable[[int], list] = lambda i: pose_people(smpl, by_frame.get(i, []))  # noqa: E731
         rendered = render_video(
-            clip, frames, lookup, out_dir / "render.mp4", smpl.faces, settings, _rename(progress, "Rendering video")
+            clip,
+            frames,
+            lookup,
+            out_dir / "render.mp4",
+            smpl.faces,
+            settings,
+            _rename(progress, "Rendering video"),
+            mark=RANDOM_WEIGHTS_MARK if models.random_weights else "",
         )
         if rendered.notice:
             notes.append(rendered.notice)
