@@ -11,7 +11,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from lart_demo.config import Settings
+from lart_demo.exports.ava import write_ava_predictions
 from lart_demo.exports.bvh import write_bvh
+from lart_demo.exports.captions import write_captions
+from lart_demo.exports.events import write_events
 from lart_demo.exports.motion import motions_from_frames
 from lart_demo.exports.smpl_npz import write_smpl_npz
 from lart_demo.pipeline.results import Result
@@ -43,6 +46,17 @@ def write_exports(
     out_dir = Path(out_dir)
     fps = float(result.clip.fps)
     files: dict[str, str] = {}
+    vtt, srt = write_captions(out_dir, result, settings.labels_per_person, settings.min_label_prob)
+    events_csv, events_json = write_events(out_dir, result, settings.event_threshold)
+    ava = write_ava_predictions(out_dir / "ava_predictions.csv", result)
+    for role, path in (
+        ("actions_vtt", vtt),
+        ("actions_srt", srt),
+        ("events_csv", events_csv),
+        ("events_json", events_json),
+        ("ava_predictions_csv", ava),
+    ):
+        files[role] = path.name
     for tid, motion in motions_from_frames(people_by_frame).items():
         if len(motion) == 0:
             continue
