@@ -173,7 +173,7 @@ def _cmd_track(argv: Sequence[str]) -> int:
 
 
 def _cmd_weights(argv: Sequence[str]) -> int:
-    from lart_demo.weights import weights_cli
+    from lart_demo.weights.cli import weights_cli
 
     return weights_cli(list(argv))
 

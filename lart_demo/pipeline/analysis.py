@@ -24,7 +24,9 @@ from lart_demo.config import Settings
 from lart_demo.contracts import ProgressFn
 from lart_demo.errors import WeightsError
 from lart_demo.pipeline.timeline import PersonTimeline
+from lart_demo.weights.fetch import download_weights
 from lart_demo.weights.files import WeightFiles
+from lart_demo.weights.status import missing_for
 
 if TYPE_CHECKING:
     from lart_demo.pipeline.run import AnalysisRequest, RunOutput
@@ -77,8 +79,6 @@ def _rename(progress: ProgressFn, name: str) -> ProgressFn:
 def ensure_weights(settings: Settings, progress: ProgressFn) -> None:
     """Download missing weight files on first use (Hub mirror, then origin hosts); SMPL only from the user's
     file or after they accepted its licence. Anything still missing is a WeightsError saying how to get it."""
-    from lart_demo.weights import download_weights, missing_for
-
     missing = missing_for(settings, STAGES)
     if not missing:
         return
