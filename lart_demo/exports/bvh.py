@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from lart_demo.exports.motion import SMPL_JOINT_NAMES, SMPL_PARENTS, PersonMotion, rest_joints
+from lart_demo.exports.motion import CAMERA_TO_Y_UP, SMPL_JOINT_NAMES, SMPL_PARENTS, PersonMotion, rest_joints
 from lart_demo.exports.text import atomic_write_text
 
-CAMERA_TO_BVH = np.diag([1.0, -1.0, -1.0])  # OpenCV camera axes -> Y-up, Z towards the camera
+CAMERA_TO_BVH = CAMERA_TO_Y_UP
 EULER_ORDER = "ZXY"  # intrinsic, matching the CHANNELS lines below
 _ROT_CHANNELS = "Zrotation Xrotation Yrotation"
 END_SITE_FRACTION = 0.5  # a leaf's end site continues its bone by half its length (gives Blender a bone tail)

@@ -42,6 +42,8 @@ SMPL_JOINT_NAMES = (
     "right_hand",
 )
 SMPL_PARENTS = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21)
+# OpenCV camera axes (x right, y down, z forward) -> the Y-up axes of BVH and glTF (z towards the camera)
+CAMERA_TO_Y_UP = np.diag([1.0, -1.0, -1.0])
 
 
 @dataclass
