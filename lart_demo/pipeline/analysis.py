@@ -238,6 +238,7 @@ def _best_frames(fast: dict[int, dict[str, Any]]) -> dict[int, list[tuple[int, n
 
 def analyze_clip(clip: Clip, request: AnalysisRequest, out_dir: Path, progress: ProgressFn) -> None:
     """Run every stage on `clip` and write the run's files into `out_dir`."""
+    from lart_demo.exports import write_exports
     from lart_demo.pipeline.results import ClipMeta, Result, TrackResult
     from lart_demo.render.video import pose_people, render_video
     from lart_demo.stages.actions import predict_actions
@@ -302,8 +303,8 @@ def analyze_clip(clip: Clip, request: AnalysisRequest, out_dir: Path, progress: 
     thumbs_dir.mkdir(exist_ok=True)
     frames = _with_thumbnails(iter_frames(clip), _best_frames(fast), thumbs_dir)
     notes = list(clip.notes)
+    by_frame = _smpl_people_by_frame(tracking, actions, names)
     if request.render:
-        by_frame = _smpl_people_by_frame(tracking, actions, names)
         smpl = models.people.smpl
         lookup: Callable[[int], list] = lambda i: pose_people(smpl, by_frame.get(i, []))  # noqa: E731
         rendered = render_video(
@@ -362,6 +363,7 @@ def analyze_clip(clip: Clip, request: AnalysisRequest, out_dir: Path, progress: 
         notes=notes,
         created_utc=datetime.now(UTC).isoformat(timespec="seconds"),
     )
+    result.files.update(write_exports(result, by_frame, out_dir, settings, models.people.smpl))
     result.write_actions_csv(out_dir / "actions.csv")
     result.write_json(out_dir / "results.json")
 
