@@ -239,10 +239,13 @@ def _best_frames(fast: dict[int, dict[str, Any]]) -> dict[int, list[tuple[int, n
 def analyze_clip(clip: Clip, request: AnalysisRequest, out_dir: Path, progress: ProgressFn) -> None:
     """Run every stage on `clip` and write the run's files into `out_dir`."""
     from lart_demo.exports import write_exports
+    from lart_demo.pipeline.estimate import announce_after_tracking, announce_start
     from lart_demo.pipeline.results import ClipMeta, Result, TrackResult
+    from lart_demo.pipeline.work import WorkCounts, counting_people
+    from lart_demo.precision import precision_policy
     from lart_demo.render.video import pose_people, render_video
-    from lart_demo.stages.actions import predict_actions
-    from lart_demo.stages.appearance import compute_appearance
+    from lart_demo.stages.actions import plan_windows, predict_actions
+    from lart_demo.stages.appearance import AppearanceConfig, compute_appearance
     from lart_demo.stages.people import find_people
     from lart_demo.stages.tracking.stage import track_people, tracker_config_from_settings
     from lart_demo.stages.tracking.tracks import write_results
@@ -254,6 +257,9 @@ def analyze_clip(clip: Clip, request: AnalysisRequest, out_dir: Path, progress: 
     t0 = time.monotonic()
     models = load_models(settings, progress)
     timings["load_models"] = time.monotonic() - t0
+    policy = precision_policy(settings.precision, models.people.device)
+    work = WorkCounts(frames=int(clip.n_frames))
+    costs, _ = announce_start(clip, settings, models, policy, progress)
 
     t0 = time.monotonic()
     people = find_people(
@@ -265,7 +271,7 @@ def analyze_clip(clip: Clip, request: AnalysisRequest, out_dir: Path, progress: 
         total=clip.n_frames,
     )
     tracking = track_people(
-        people,
+        counting_people(people, work),
         models.tracking,
         tracker_config_from_settings(settings),
         _rename(progress, "Finding and tracking people (detector, HMR2.0, PHALP)"),
@@ -275,10 +281,18 @@ def analyze_clip(clip: Clip, request: AnalysisRequest, out_dir: Path, progress: 
     timings["people_and_tracking"] = time.monotonic() - t0
 
     fast = _keep_busiest(tracking.fast_tracks(), settings.max_people)
+    work.tracks = len(fast)
+    announce_after_tracking(costs, fast, work, models, policy, progress)
     t0 = time.monotonic()
+    mvit_counts: dict[str, int] = {}
     appearance = (
         compute_appearance(
-            iter_frames(clip), fast, models.mvit, progress=_rename(progress, "Appearance features (MViT)")
+            iter_frames(clip),
+            fast,
+            models.mvit,
+            AppearanceConfig(precision=policy),
+            _rename(progress, "Appearance features (MViT)"),
+            mvit_counts,
         )
         if fast
         else {}
@@ -286,6 +300,9 @@ def analyze_clip(clip: Clip, request: AnalysisRequest, out_dir: Path, progress: 
     for tid, feats in appearance.items():
         fast[tid]["apperance_emb"] = feats["apperance_emb"]
     timings["appearance"] = time.monotonic() - t0
+    work.mvit_clips = mvit_counts.get("mvit_clips", 0)
+    work.mvit_backbone_passes = mvit_counts.get("mvit_backbone_passes", 0)
+    work.lart_windows = sum(len(plan_windows(len(track["fid"]))) for track in fast.values())
 
     t0 = time.monotonic()
     progress("Recognising actions (LART)", 0, len(fast))
@@ -362,6 +379,8 @@ def analyze_clip(clip: Clip, request: AnalysisRequest, out_dir: Path, progress: 
         },
         notes=notes,
         created_utc=datetime.now(UTC).isoformat(timespec="seconds"),
+        work=work.as_dict(),
+        precision=policy.describe(),
     )
     result.files.update(write_exports(result, by_frame, out_dir, settings, models.people.smpl))
     result.write_actions_csv(out_dir / "actions.csv")

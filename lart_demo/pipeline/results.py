@@ -29,6 +29,11 @@ Top level (an object):
 - `timings_s` (object: stage name -> seconds), `model_versions` (object: model -> version string),
 - `files` (object: role -> path relative to results.json; roles: "video", "tracks_pkl", "actions_csv"),
 - `notes` (list of str: anything the user should know about this run), `created_utc` (str | null, ISO 8601).
+- `work` (object: counts of the work done): `frames`, `detections` (people found, summed over frames),
+    `tracks` (kept for actions), `mvit_clips` (appearance clips of all tracks), `mvit_backbone_passes`
+    (distinct clips; tracks with the same clip frames share one pass), `hmr2_crops`, `lart_windows` (all int).
+- `precision` (object): `requested` ("auto" | "fp32" | "bf16"), `effective` ("fp32", "bf16" or "bf16+tf32"),
+    `device` (str), `autocast_stages` (list of str: networks run under bf16 autocast), `tf32_matmul` (bool).
 
 actions.csv
 -----------
@@ -121,6 +126,8 @@ class Result:
     files: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     created_utc: str | None = None
+    work: dict[str, int] = field(default_factory=dict)  # counts of the work done (pipeline/work.py)
+    precision: dict[str, Any] = field(default_factory=dict)  # what lart_demo.precision ran (policy.describe())
 
     def __post_init__(self) -> None:
         if len(self.action_names) != len(self.action_ava_ids):
@@ -172,6 +179,8 @@ class Result:
         out["files"] = dict(self.files)
         out["notes"] = list(self.notes)
         out["created_utc"] = self.created_utc
+        out["work"] = {k: int(v) for k, v in self.work.items()}
+        out["precision"] = dict(self.precision)
         return out
 
     @classmethod
@@ -212,6 +221,8 @@ class Result:
                 files=dict(data.get("files", {})),
                 notes=list(data.get("notes", [])),
                 created_utc=data.get("created_utc"),
+                work={k: int(v) for k, v in data.get("work", {}).items()},
+                precision=dict(data.get("precision", {})),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"The results file is incomplete or malformed ({type(exc).__name__}: {exc}).") from exc

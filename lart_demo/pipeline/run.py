@@ -108,6 +108,7 @@ def cache_key(clip_path: Path, request: AnalysisRequest) -> str:
                 "max_side",
                 "processing_fps",
                 "max_people",
+                "precision",
                 "min_box_w",
                 "min_box_h",
                 "detector_threshold",

@@ -168,6 +168,22 @@ def model_box(box_xyxy: np.ndarray, frame_hw: tuple[int, int], size: int) -> np.
     return box.numpy()
 
 
+def model_input_size(frame_hw: tuple[int, int], crop_size: int) -> tuple[int, int]:
+    """(h, w) of the clip frames the MViT sees for video frames of `frame_hw`."""
+    x0, y0, x1, y1 = aspect_crop(*frame_hw)
+    return short_side_size(y1 - y0, x1 - x0, crop_size)
+
+
+def count_clips(tracks: Mapping[int, Any], cfg: MViTConfig, num_steps: int = NUM_STEPS) -> tuple[int, int]:
+    """(clips, distinct clips) the tracks need: distinct clips are the backbone passes."""
+    frame_lists = []
+    for raw in tracks.values():
+        track = as_track_boxes(raw)
+        for plan in plan_track_chunks(track.frame_bbox, cfg, num_steps):
+            frame_lists.append(tuple(int(track.fid[i]) for i in plan.sampled))
+    return len(frame_lists), len(set(frame_lists))
+
+
 def normalize_clips(frames: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
     """uint8 (B, T, H, W, 3) -> float32 (B, 3, T, H, W): x/255, minus mean, over std (upstream's order)."""
     x = frames.float() / 255
@@ -337,8 +353,7 @@ class AppearanceExtractor:
             assert self._frame_hw is not None
             size = self.cfg.batch_size
             if size is None:
-                x0, y0, x1, y1 = aspect_crop(*self._frame_hw)
-                hw = short_side_size(y1 - y0, x1 - x0, self.mvit_cfg.crop_size)
+                hw = model_input_size(self._frame_hw, self.mvit_cfg.crop_size)
                 per_clip = clip_bytes(self.mvit_cfg, hw, self.precision.stage_dtype("mvit").itemsize)
                 size = batch_from_memory(available_bytes(self.device), per_clip, MAX_CLIPS_PER_BATCH)
             self._batches = AdaptiveBatches(size, "MViT", self.device)
@@ -411,8 +426,11 @@ def compute_appearance(
     model: MViT,
     cfg: AppearanceConfig | None = None,
     progress: ProgressFn | None = None,
+    counts: dict[str, int] | None = None,
 ) -> dict[int, dict[str, np.ndarray]]:
     """MViT features of every track from ONE pass over `(frame_index, RGB uint8 frame)` pairs.
+
+    `counts`, when given, receives `mvit_clips` and `mvit_backbone_passes`.
 
     `tracks` maps track id -> `TrackBoxes` (or a fast-track mapping with 'fid' and 'frame_bbox'). Returns per
     track `apperance_emb` (n, 1, D) float32, `action_emb` (n, 1, num_classes) float32 and `apperance_index`
@@ -423,4 +441,8 @@ def compute_appearance(
         if extractor.all_frames_seen:
             break
         extractor.push(int(index), frame)
-    return extractor.finish()
+    result = extractor.finish()
+    if counts is not None:
+        counts["mvit_clips"] = extractor.total_clips
+        counts["mvit_backbone_passes"] = extractor.backbone_passes
+    return result
