@@ -200,7 +200,9 @@ def to_model_channels(frame_rgb: np.ndarray, cfg: MViTConfig) -> np.ndarray:
 # ----------------------------------------------------------------------------------- streaming stage
 
 
-MAX_CLIPS_PER_BATCH = 8  # distinct clips per backbone forward at most (larger batches gain nothing)
+# Distinct clips per backbone forward at most. On CPU one clip already keeps every core busy for minutes, so
+# batching gains nothing and only multiplies the peak memory (and delays progress/cancel).
+MAX_CLIPS_PER_BATCH = {"cuda": 8, "cpu": 1}
 
 
 @dataclass
@@ -355,7 +357,8 @@ class AppearanceExtractor:
             if size is None:
                 hw = model_input_size(self._frame_hw, self.mvit_cfg.crop_size)
                 per_clip = clip_bytes(self.mvit_cfg, hw, self.precision.stage_dtype("mvit").itemsize)
-                size = batch_from_memory(available_bytes(self.device), per_clip, MAX_CLIPS_PER_BATCH)
+                cap = MAX_CLIPS_PER_BATCH.get(self.device.type, 1)
+                size = batch_from_memory(available_bytes(self.device), per_clip, cap)
             self._batches = AdaptiveBatches(size, "MViT", self.device)
         return self._batches
 

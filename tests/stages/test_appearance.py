@@ -257,6 +257,11 @@ def test_batch_size_comes_from_free_memory(video: np.ndarray, model: MViT, monke
     x0, y0, x1, y1 = aspect_crop(HEIGHT, WIDTH)
     per_clip = appearance.clip_bytes(model.config, short_side_size(y1 - y0, x1 - x0, model.config.crop_size))
     monkeypatch.setattr(appearance, "available_bytes", lambda device: 6 * per_clip)
+    monkeypatch.setitem(appearance.MAX_CLIPS_PER_BATCH, "cpu", 8)  # as on a GPU
     extractor = AppearanceExtractor({1: _track(np.arange(0, 30), 1)}, model)
     extractor.push(0, video[0])
     assert extractor._batch_runner().size == 3  # half of the free memory, as whole clips
+    monkeypatch.setitem(appearance.MAX_CLIPS_PER_BATCH, "cpu", 1)
+    extractor = AppearanceExtractor({1: _track(np.arange(0, 30), 1)}, model)
+    extractor.push(0, video[0])
+    assert extractor._batch_runner().size == 1  # CPU: one clip at a time whatever is free
