@@ -24,10 +24,11 @@ import gradio as gr
 
 from lart_demo.app.player import empty_player_html, player_css, player_html, player_js, segments_html
 from lart_demo.config import Settings
-from lart_demo.contracts import ProgressFn
 from lart_demo.errors import InputError, LartDemoError, ModelError
-from lart_demo.pipeline.run import AnalysisRequest, Cancelled, Runner, RunOutput, run_analysis
+from lart_demo.pipeline.request import AnalysisRequest, Runner, RunOutput
+from lart_demo.pipeline.run import run_analysis
 from lart_demo.pipeline.timeline import find_segments, player_payload
+from lart_demo.progress import Cancelled, ProgressFn
 
 log = logging.getLogger(__name__)
 

@@ -22,10 +22,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 from lart_demo.config import Settings
-from lart_demo.contracts import ProgressFn, no_progress
+from lart_demo.contracts import Clip, SmplPerson
 from lart_demo.errors import InputError, VideoError
+from lart_demo.labels import format_label
+from lart_demo.progress import ProgressFn, no_progress
 from lart_demo.render.backends import (
     MeshInstance,
     MeshRenderer,
@@ -40,14 +43,13 @@ from lart_demo.render.overlay import (
     draw_label_block,
     draw_outlined_text,
     draw_stroke,
-    format_label,
     head_circle,
     label_anchor,
     layout_label_block,
     pick_labels,
     separate_blocks,
 )
-from lart_demo.video.io import Clip, VideoWriter
+from lart_demo.video.io import VideoWriter
 
 log = logging.getLogger(__name__)
 
@@ -69,19 +71,6 @@ class RenderPerson:
     model_img_size: int = DEFAULT_MODEL_IMG_SIZE  # the square the focal length refers to
 
 
-@dataclass
-class SmplPerson:
-    """A person as the tracker / LART give it (SMPL parameters), before posing the mesh."""
-
-    track_id: int
-    global_orient: np.ndarray  # (1, 3, 3) rotation matrix
-    body_pose: np.ndarray  # (23, 3, 3) rotation matrices
-    betas: np.ndarray  # (10,)
-    cam_t: np.ndarray  # (3,) full-image translation, PHALP 'camera' convention
-    is_ghost: bool = False
-    labels: Sequence[tuple[str, float]] = ()
-
-
 def pose_people(smpl: Callable[..., object], people: Sequence[SmplPerson]) -> list[RenderPerson]:
     """Run SMPL once for all people of a frame and return what the renderer draws.
 
@@ -91,8 +80,6 @@ def pose_people(smpl: Callable[..., object], people: Sequence[SmplPerson]) -> li
     """
     if not people:
         return []
-    import torch  # the renderer itself does not need torch; only posing does
-
     # SMPL layers hold buffers, not parameters: take the device from whichever tensor the module has
     tensors = [*smpl.parameters(), *smpl.buffers()] if isinstance(smpl, torch.nn.Module) else []
     device = tensors[0].device if tensors else torch.device("cpu")
@@ -253,7 +240,7 @@ class FrameRenderer:
             start, end = label_anchor(points_2d, joints_2d)
             labels = pick_labels(person.labels, self.options.labels_per_person, self.options.min_label_prob)
             header = f"#{person.track_id}" + (" (in-filled)" if person.is_ghost else "")
-            lines = [format_label(name, prob) for name, prob in labels]
+            lines = [format_label(prob, name) for name, prob in labels]
             blocks.append(layout_label_block(header, lines, color, end, image.shape[:2], style))
             strokes.append((start, end, color))
         separate_blocks(blocks, image.shape[:2], gap=style.line_gap)

@@ -43,12 +43,13 @@ import numpy as np
 
 from lart_demo.config import Settings, settings_from_env
 from lart_demo.errors import LartDemoError, WeightsError
-from lart_demo.contracts import ProgressFn, no_progress
+from lart_demo.notices import RANDOM_WEIGHTS_NOTICE
+from lart_demo.progress import ProgressFn, no_progress
 from lart_demo.weights.files import WeightFiles
 
 MANIFEST_PATH = Path(__file__).resolve().parents[2] / "weights" / "manifest.json"
 DOWNLOADS_DIR = ".downloads"  # inside the weights folder: resumable partial downloads, origin archives
-RANDOM_BANNER = "random weights: predictions are meaningless"
+RANDOM_BANNER = RANDOM_WEIGHTS_NOTICE
 # model modules that write their own files for `make-random`, in pipeline order
 RANDOM_WEIGHT_WRITERS = ("hmr2", "detector", "hmar", "pose_predictor", "mvit", "lart")
 SMPL_LICENSE_URL = "https://smpl.is.tue.mpg.de"

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 import yaml
 from conftest import SMPL_SYNTHETIC
-
 from golden.cases.compare import assert_close, assert_equal, assert_rel
+
 from lart_demo.contracts import PersonObservation
 from lart_demo.models.camera import FOCAL_LENGTH, RENDER_SIZE, person_3d_parameters
 from lart_demo.models.checkpoint import assign_state_dict, torch_load_safe
