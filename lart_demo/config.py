@@ -42,6 +42,8 @@ class Settings:
     detector_threshold: float = field(default=0.8, metadata=AFFECTS_OUTPUT)
     boxes_file: Path | None = None  # JSON of known person boxes per frame: replaces the detector (stages/boxes.py)
     # rendering
+    # exports: events.csv/json keep the segments where an action's probability is at least this
+    event_threshold: float = field(default=0.5, metadata=AFFECTS_OUTPUT)
     labels_per_person: int = field(default=3, metadata=AFFECTS_OUTPUT)
     min_label_prob: float = field(default=0.0, metadata=AFFECTS_OUTPUT)
     render_style: str = field(default="mesh+labels", metadata=AFFECTS_OUTPUT)  # "mesh" | "mesh+labels" | "side-by-side"

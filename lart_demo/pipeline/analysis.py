@@ -24,10 +24,12 @@ import numpy as np
 from lart_demo.config import Settings
 from lart_demo.contracts import ActionResult, Clip, ClipMeta, Result, SmplPerson, Track, TrackResult
 from lart_demo.errors import WeightsError
+from lart_demo.exports import write_exports
+from lart_demo.exports.tracks_pkl import write_tracks_pkl
 from lart_demo.models.detector import KnownBoxesDetector
 from lart_demo.models.mvit import MViT, load_mvit
+from lart_demo.notices import RANDOM_WEIGHTS_MARK
 from lart_demo.pipeline.cache import weights_identity
-from lart_demo.pipeline.exports import write_tracks_pkl
 from lart_demo.pipeline.request import AnalysisRequest
 from lart_demo.pipeline.results import write_actions_csv, write_result_json
 from lart_demo.progress import ProgressFn, no_progress, renamed
@@ -43,8 +45,9 @@ from lart_demo.stages.tracking.stage import (
     tracker_config_from_settings,
 )
 from lart_demo.video.io import iter_frames
-from lart_demo.weights import download_weights, missing_for
+from lart_demo.weights.fetch import download_weights
 from lart_demo.weights.files import WeightFiles
+from lart_demo.weights.status import missing_for
 
 log = logging.getLogger(__name__)
 
@@ -244,22 +247,31 @@ def analyze_clip(clip: Clip, request: AnalysisRequest, out_dir: Path, progress: 
     timings["actions"] = time.monotonic() - t0
     names = act.labels.display_names_by_index()
 
-    write_tracks_pkl(tracking.results, tracking.frame_keys, actions, out_dir / "tracks.pkl")
+    write_tracks_pkl(
+        tracking.results, tracking.frame_keys, actions, out_dir / "tracks.pkl", random_weights=models.random_weights
+    )
 
     t0 = time.monotonic()
     thumbs_dir = out_dir / "thumbnails"
     thumbs_dir.mkdir(exist_ok=True)
     frames = _with_thumbnails(iter_frames(clip), _best_frames(tracks), thumbs_dir)
     notes = list(clip.notes)
+    by_frame = people_by_frame(tracks, actions, names)
     if request.render:
-        by_frame = people_by_frame(tracks, actions, names)
         smpl = models.people.smpl
 
         def posed(index: int) -> list[RenderPerson]:
             return pose_people(smpl, by_frame.get(index, []))
 
         rendered = render_video(
-            clip, frames, posed, out_dir / "render.mp4", smpl.faces, settings, renamed(progress, "Rendering video")
+            clip,
+            frames,
+            posed,
+            out_dir / "render.mp4",
+            smpl.faces,
+            settings,
+            renamed(progress, "Rendering video"),
+            mark=RANDOM_WEIGHTS_MARK if models.random_weights else "",
         )
         if rendered.notice:
             notes.append(rendered.notice)
@@ -295,6 +307,7 @@ def analyze_clip(clip: Clip, request: AnalysisRequest, out_dir: Path, progress: 
         notes=notes,
         created_utc=datetime.now(UTC).isoformat(timespec="seconds"),
     )
+    result.files.update(write_exports(result, by_frame, out_dir, settings, models.people.smpl))
     write_actions_csv(result, out_dir / "actions.csv")
     write_result_json(result, out_dir / "results.json")
     return result

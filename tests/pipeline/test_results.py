@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from lart_demo.contracts import ClipMeta, Result, TrackResult
@@ -96,8 +97,12 @@ def test_random_weights_are_announced_in_json_and_csv(tmp_path: Path) -> None:
     result = _result(random_weights=True)
     data = json.loads(write_result_json(result, tmp_path / "r.json").read_text())
     assert data["random_weights"] is True and data["warning"] == RANDOM_WEIGHTS_NOTICE
-    first = write_actions_csv(result, tmp_path / "a.csv").read_text().splitlines()[0]
-    assert first == f"# {RANDOM_WEIGHTS_NOTICE}"
+    # the flag is a column, so pandas reads the real columns with no options
+    table = pd.read_csv(write_actions_csv(result, tmp_path / "a.csv"))
+    assert list(table.columns[:5]) == ["frame", "time_s", "track_id", "has_detection", "random_weights"]
+    assert (table["random_weights"] == 1).all() and len(table.columns) == 5 + 6 + 60
+    plain = pd.read_csv(write_actions_csv(_result(), tmp_path / "b.csv"))
+    assert (plain["random_weights"] == 0).all()
 
 
 def test_actions_csv_rows_and_top3(tmp_path: Path) -> None:

@@ -58,6 +58,7 @@ def write_tracks_pkl(
     frame_keys: Sequence[str],
     actions: Mapping[int, ActionResult],
     path: Path,
+    random_weights: bool = False,
 ) -> Path:
     """tracks.pkl as the LART demo writes it (PHALP's joblib format, compress=3)."""
-    return write_results(lart_results(records, frame_keys, actions), path)
+    return write_results(lart_results(records, frame_keys, actions), path, random_weights=random_weights)
