@@ -30,6 +30,8 @@ from lart_demo.progress import ProgressFn
 from lart_demo.stages.tracking.tracks import read_results
 from lart_demo.video.examples import write_example_clip
 
+pytestmark = pytest.mark.slow  # each test drives a live Gradio server that runs the pipeline
+
 JUMP_END_S = 2.0  # analyse the first 2 s of jump.mp4 (48 frames): every stage runs, the suite stays fast
 SYNTHETIC_FRAMES = 24
 

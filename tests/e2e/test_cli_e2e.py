@@ -17,6 +17,8 @@ from lart_demo.pipeline.results import read_result_json
 from lart_demo.stages.tracking.tracks import read_results
 from lart_demo.video.io import probe_video
 
+pytestmark = pytest.mark.slow  # each test runs the CLI in a subprocess over a real clip
+
 
 def run_cli(*args: str, env_extra: dict[str, str] | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
     # one intra-op thread, as in-process tests use: on 2 shared cores more threads only slow torch down

@@ -58,6 +58,7 @@ def bodies(smpl):
     return posed_bodies(smpl, 2, seed=5)
 
 
+@pytest.mark.slow
 def test_jump_render_is_browser_playable_at_source_fps(tmp_path, examples_dir, smpl, bodies):
     clip = open_clip(examples_dir / "jump.mp4", Settings())
     n_frames, fps = clip.n_frames, clip.fps

@@ -208,6 +208,7 @@ def tiny_tracking_models(tmp_path_factory: pytest.TempPathFactory):
     return load_tracking_models(WeightFiles(root), Settings(weights_dir=root, device="cpu"))
 
 
+@pytest.mark.slow
 def test_scripted_scene_keeps_every_identity(tiny_tracking_models, tmp_path: Path) -> None:
     """Three people on paths location alone separates, B hidden for 10 frames, D entering late."""
     n = 32

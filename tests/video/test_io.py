@@ -119,6 +119,7 @@ def resident_bytes() -> int:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs Linux /proc to read resident memory")
 def test_phalp_vid_streams_full_resolution_in_bounded_memory(examples_dir: Path) -> None:
     clip = open_clip(examples_dir / "phalp_vid.mp4", Settings(max_side=1920))
@@ -135,6 +136,7 @@ def test_phalp_vid_streams_full_resolution_in_bounded_memory(examples_dir: Path)
     assert growth < 30 * frame_bytes, f"resident memory grew by {growth / 1e6:.0f} MB while streaming"
 
 
+@pytest.mark.slow
 def test_default_settings_downscale_phalp_vid_and_say_so(examples_dir: Path) -> None:
     clip = open_clip(examples_dir / "phalp_vid.mp4", Settings())  # max_side 1280
     assert clip.size == (1280, 725) and clip.source_size == (1920, 1088)
