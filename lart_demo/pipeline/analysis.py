@@ -370,6 +370,9 @@ def _hex(rgb: tuple[int, int, int]) -> str:
     return "#" + "".join(f"{int(c):02x}" for c in rgb)
 
 
+_CORE_FILES = ("video", "tracks_pkl", "actions_csv")  # the RunOutput fields of their own; the rest are exports
+
+
 def load_run_output(out_dir: Path) -> RunOutput:
     """A finished run folder as the app and CLI see it."""
     from lart_demo.pipeline.results import Result
@@ -400,4 +403,5 @@ def load_run_output(out_dir: Path) -> RunOutput:
         n_frames=result.clip.n_frames,
         random_weights=result.random_weights,
         notes=list(result.clip.caps_applied) + list(result.notes),
+        exports=[out_dir / name for role, name in result.files.items() if role not in _CORE_FILES],
     )

@@ -61,10 +61,11 @@ class RunOutput:
     random_weights: bool
     notes: list[str] = field(default_factory=list)
     cached: bool = False
+    exports: list[Path] = field(default_factory=list)  # BVH, AMASS npz, captions, events, AVA csv (lart_demo.exports)
 
     def downloads(self) -> list[Path]:
         files = [self.video] if self.video else []
-        return files + [self.results_json, self.actions_csv, self.tracks_pkl]
+        return files + [self.results_json, self.actions_csv, self.tracks_pkl, *self.exports]
 
 
 Runner = Callable[[AnalysisRequest, ProgressFn, threading.Event], RunOutput]
