@@ -118,6 +118,7 @@ def _print_progress(stage: str, done: int, total: int | None) -> None:
 def _cmd_analyze(argv: Sequence[str]) -> int:
     args = _analyze_parser().parse_args(argv)
     _setup_logging(args.verbose)
+    # imported per command: `--help` and argument errors answer at once, without loading torch and the models
     from lart_demo.pipeline.run import analyze_to_folder
 
     result_dir = analyze_to_folder(
@@ -139,6 +140,7 @@ def _cmd_probe(argv: Sequence[str]) -> int:
     p.add_argument("--verbose", "-v", action="store_true")
     args = p.parse_args(argv)
     _setup_logging(args.verbose)
+    # imported per command: `--help` and argument errors answer at once, without loading torch and the models
     from lart_demo.video.io import format_probe, probe_video
 
     print(format_probe(probe_video(args.video)))
@@ -157,6 +159,7 @@ def _stage_parser(name: str, description: str) -> argparse.ArgumentParser:
 def _cmd_people(argv: Sequence[str]) -> int:
     args = _stage_parser("people", "Detect people and recover their 3D body (HMR2.0) in every frame.").parse_args(argv)
     _setup_logging(args.verbose)
+    # imported per command: `--help` and argument errors answer at once, without loading torch and the models
     from lart_demo.stages.people import run_people
 
     print(f"Per-frame people written to {run_people(args.video, args.out, _settings(args))}")
@@ -166,6 +169,7 @@ def _cmd_people(argv: Sequence[str]) -> int:
 def _cmd_track(argv: Sequence[str]) -> int:
     args = _stage_parser("track", "Track people over time (PHALP) and write tracks.pkl + tracks.json.").parse_args(argv)
     _setup_logging(args.verbose)
+    # imported per command: `--help` and argument errors answer at once, without loading torch and the models
     from lart_demo.stages.tracking.stage import run_track
 
     print(f"Tracks written to {run_track(args.video, args.out, _settings(args), progress=_print_progress)}")
@@ -173,6 +177,7 @@ def _cmd_track(argv: Sequence[str]) -> int:
 
 
 def _cmd_weights(argv: Sequence[str]) -> int:
+    # imported per command: `--help` and argument errors answer at once, without loading torch and the models
     from lart_demo.weights.cli import weights_cli
 
     return weights_cli(list(argv))

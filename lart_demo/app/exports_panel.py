@@ -17,7 +17,7 @@ from lart_demo.errors import LartDemoError
 from lart_demo.exports.events import Event, read_events
 from lart_demo.exports.glb import people_at_frame, write_frame_glb
 from lart_demo.exports.highlight import write_highlight
-from lart_demo.pipeline.results import Result
+from lart_demo.pipeline.results import read_result_json
 
 NO_RUN = "Run an analysis first."
 
@@ -64,7 +64,7 @@ class ExportsPanel:
         if run is None:
             empty = gr.update(choices=[], value=None)
             return gr.update(value=0, maximum=1), None, gr.update(value=None), empty, NO_RUN, None
-        result = Result.from_json(run / "results.json")
+        result = read_result_json(run / "results.json")
         slider = gr.update(value=0, minimum=0, maximum=max(result.clip.n_frames - 1, 1), step=1)
         model, download, caption = self.frame_view(run_dir, 0)
         events = read_events(run / "events.json") if (run / "events.json").is_file() else []
@@ -96,7 +96,7 @@ class ExportsPanel:
             if not 0 <= int(choice) < len(events):
                 raise IndexError(f"there is no event {choice}")
             event = events[int(choice)]
-            fps = Result.from_json(run / "results.json").clip.fps
+            fps = read_result_json(run / "results.json").clip.fps
             path = write_highlight(run, event, fps)
         except (LartDemoError, IndexError, ValueError) as exc:
             return None, f"No highlight: {exc}"

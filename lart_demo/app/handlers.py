@@ -21,9 +21,11 @@ from lart_demo.app.runner import STATUS_EVERY_S, StageClock, Worker
 from lart_demo.app.text import CANCELLED_TEXT, CANCELLING_TEXT
 from lart_demo.config import Settings
 from lart_demo.errors import InputError, LartDemoError
-from lart_demo.pipeline.run import AnalysisRequest, Runner, RunOutput
+from lart_demo.notices import RANDOM_WEIGHTS_NOTICE
+from lart_demo.pipeline.request import AnalysisRequest, Runner, RunOutput
 from lart_demo.pipeline.timeline import find_segments, player_payload
 from lart_demo.video.examples import write_example_clip
+from lart_demo.video.sources import canonical_youtube_url, youtube_video_id
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".webm", ".avi", ".mkv")
 STYLES = ["mesh+labels", "mesh", "side-by-side"]
@@ -76,7 +78,9 @@ def request_from_widgets(
         face_blur=bool(face_blur) if face_blur is not None else None,
         max_duration_s=float(max_duration) if max_duration else None,
     )
-    return AnalysisRequest(source=str(file or url), settings=run_settings, start_s=start, end_s=end)
+    # the link field only ever names a YouTube video: it is rebuilt from the video id, never opened as a path
+    source = str(file) if file else canonical_youtube_url(youtube_video_id(url))
+    return AnalysisRequest(source=source, settings=run_settings, start_s=start, end_s=end)
 
 
 def _session(request: gr.Request | None) -> str:
@@ -109,7 +113,7 @@ def results_outputs(out: RunOutput) -> tuple[str, str, list[str], Any, Any, str]
         status.append("Same clip and options as an earlier run: results returned from the cache.")
     status += [f"- ℹ️ {note}" for note in notes]
     if out.random_weights:
-        status.insert(0, "⚠️ **Random weights: predictions are meaningless.**")
+        status.insert(0, f"⚠️ **{RANDOM_WEIGHTS_NOTICE.capitalize()}.**")
     downloads = [str(p) for p in out.downloads() if p.exists()]
     # the actions someone's timeline shows come first; every other action can be searched too
     used = sorted({a for person in payload["people"] for a in person["traces"]})

@@ -22,7 +22,8 @@ from lart_demo.app.runner import (
 from lart_demo.app.text import limits_text, random_banner, weights_panel
 from lart_demo.config import Settings
 from lart_demo.errors import InputError, VideoError
-from lart_demo.pipeline.run import AnalysisRequest, Cancelled, RunOutput
+from lart_demo.pipeline.request import AnalysisRequest, RunOutput
+from lart_demo.progress import Cancelled
 from lart_demo.video.examples import write_example_clip
 
 
@@ -40,7 +41,7 @@ def test_request_from_widgets_maps_options(tmp_path: Path) -> None:
     assert s.max_duration_s == 3.0
     # the browser sends 0 for empty number boxes: no window
     req = widgets(Settings(), url=" https://youtu.be/dQw4w9WgXcQ ", start=0, end=0)
-    assert (req.source, req.start_s, req.end_s) == ("https://youtu.be/dQw4w9WgXcQ", None, None)
+    assert (req.source, req.start_s, req.end_s) == ("https://www.youtube.com/watch?v=dQw4w9WgXcQ", None, None)
 
 
 @pytest.mark.parametrize(
@@ -51,6 +52,8 @@ def test_request_from_widgets_maps_options(tmp_path: Path) -> None:
         ({"file": "a.mp4", "start": 3.0, "end": 2.0}, "End must be after start."),
         ({"file": "a.mp4", "start": -1.0}, "Start must be 0 s or later."),
         ({"file": "a.mp4", "max_duration": -5}, "Max duration must be more than 0 s."),
+        ({"url": "/etc/passwd"}, "The link field takes a link to one YouTube video"),
+        ({"url": "file:///etc/passwd"}, "The link field takes a link to one YouTube video"),
     ],
 )
 def test_request_from_widgets_rejects_bad_combinations(kwargs: dict, message: str) -> None:

@@ -12,6 +12,7 @@ from export_scenes import synthetic_motion, synthetic_result, synthetic_smpl
 from lart_demo.app.exports_panel import ExportsPanel
 from lart_demo.config import Settings
 from lart_demo.exports import write_exports
+from lart_demo.pipeline.results import write_result_json
 from lart_demo.render.video import SmplPerson
 from lart_demo.video.io import VideoWriter
 
@@ -32,7 +33,7 @@ def panel_and_run(tmp_path: Path, smpl_dir: Path) -> tuple[ExportsPanel, Path]:
         for i, f in enumerate(frames)
     }
     result.files.update(write_exports(result, people, run, Settings(), smpl))
-    result.write_json(run / "results.json")
+    write_result_json(result, run / "results.json")
     with VideoWriter(run / "render.mp4", result.clip.fps, (result.clip.width, result.clip.height)) as writer:
         for i in range(result.clip.n_frames):
             writer.write(np.full((result.clip.height, result.clip.width, 3), 4 * i, np.uint8))
