@@ -1,12 +1,15 @@
 """Loading released checkpoints safely and strictly.
 
-Every model module maps its upstream keys in ONE function and then calls `assign_state_dict`,
-so "strict about what we use" means the same thing everywhere: a missing or mis-shaped key is a
-`ModelError` that names the key; a key the model does not use must be dropped on purpose.
+Every model module maps its upstream keys in ONE function (`checkpoint_filter_fn`) and then calls
+`assign_state_dict`, so loading means the same thing everywhere: a key the forward reads that is
+missing or mis-shaped is a `ModelError` naming it; keys the forward never reads are skipped, as
+upstream's `strict=False` does, and listed in one info line.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import logging
 import pickle
 import zipfile
 from collections import OrderedDict
@@ -19,6 +22,8 @@ import yaml
 from torch import nn
 
 from lart_demo.errors import ModelError, WeightsError
+
+log = logging.getLogger(__name__)
 
 
 def torch_load_safe(path: str | Path, safe_globals: Sequence[Any] = ()) -> Any:
@@ -126,52 +131,71 @@ def _first(items: list[str], sep: str, n: int = 8) -> str:
     return sep.join(items[:n]) + (" ..." if len(items) > n else "")
 
 
+def summarise_keys(keys: Iterable[str], n: int = 12) -> str:
+    """Keys grouped by their first name part, e.g. 'discriminator.* (36), smpl.v_template', for one log line."""
+    groups: dict[str, list[str]] = {}
+    for key in keys:
+        groups.setdefault(key.split(".", 1)[0], []).append(key)
+    parts = [f"{head}.* ({len(members)})" if len(members) > 1 else members[0] for head, members in groups.items()]
+    return _first(parts, ", ", n)
+
+
 def assign_state_dict(
     module: nn.Module,
     state_dict: Mapping[str, torch.Tensor],
     *,
     model_name: str,
-    ignore_prefixes: Iterable[str] = (),
-    optional_keys: Iterable[str] = (),
-) -> None:
-    """Load `state_dict` (already in the module's key names) into `module`, strictly.
+    unused: Iterable[str] = (),
+) -> list[str]:
+    """Load `state_dict` (already in the module's key names) into `module`, as upstream's `strict=False`
+    does, but visibly.
 
-    - a module key absent from `state_dict` (and not in `optional_keys`) -> ModelError naming it;
-    - a shape mismatch -> ModelError naming key, expected and found shapes;
-    - a checkpoint key the module lacks, unless it starts with one of `ignore_prefixes` -> ModelError.
+    - every module key the forward reads (all but those matching one of the `unused` glob patterns,
+      e.g. "transformer.*") is required: absent or mis-shaped -> ModelError naming the key;
+    - everything else is skipped: file keys the module lacks, and `unused` keys that are absent or
+      mis-shaped. They are listed in ONE info line and returned.
     Values are cast to the module's dtype (released files may be float16).
     """
-    ignore = tuple(ignore_prefixes)
-    optional = set(optional_keys)
+    patterns = tuple(unused)
     own = module.state_dict(keep_vars=True)
-    missing = [k for k in own if k not in state_dict and k not in optional]
-    unexpected = [k for k in state_dict if k not in own and not k.startswith(ignore)]
+
+    def fits(key: str) -> bool:
+        return key in state_dict and tuple(own[key].shape) == tuple(state_dict[key].shape)
+
+    needed = [k for k in own if not any(fnmatch.fnmatchcase(k, p) for p in patterns)]
+    missing = [k for k in needed if k not in state_dict]
     mis_shaped = [
         f"{k}: model {tuple(own[k].shape)} vs checkpoint {tuple(state_dict[k].shape)}"
-        for k in own
-        if k in state_dict and tuple(own[k].shape) != tuple(state_dict[k].shape)
+        for k in needed
+        if k in state_dict and not fits(k)
     ]
     problems = []
     if missing:
         problems.append(f"missing keys ({len(missing)}): {_first(missing, ', ')}")
     if mis_shaped:
         problems.append(f"mis-shaped keys: {_first(mis_shaped, '; ')}")
-    if unexpected:
-        problems.append(f"unexpected keys ({len(unexpected)}): {_first(unexpected, ', ')}")
     if problems:
         raise ModelError(
             f"The {model_name} checkpoint does not fit the model built from its config: "
             + " | ".join(problems)
             + ". Check that the checkpoint and its config file belong together."
         )
+    skipped = [k for k in state_dict if k not in own or not fits(k)]
+    absent_unused = [k for k in own if k not in needed and k not in state_dict]
+    if skipped or absent_unused:
+        log.info(
+            "%s checkpoint: skipped %d key(s) the forward never reads%s%s",
+            model_name,
+            len(skipped),
+            f": {summarise_keys(skipped)}" if skipped else "",
+            f"; not in the file and not needed: {summarise_keys(absent_unused)}" if absent_unused else "",
+        )
     with torch.no_grad():
         for key, target in own.items():
-            if key not in state_dict:
+            if not fits(key) or target.is_meta:
                 continue
-            value = state_dict[key]
-            if target.is_meta:
-                continue
-            target.copy_(value.to(dtype=target.dtype))
+            target.copy_(state_dict[key].to(dtype=target.dtype))
+    return skipped
 
 
 def read_yaml_mapping(path: str | Path, what: str) -> Mapping[str, Any]:

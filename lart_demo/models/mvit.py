@@ -782,12 +782,13 @@ def _check_checkpoint_cfg(checkpoint: Mapping[str, Any], cfg: MViTConfig) -> Non
             )
 
 
-def load_mvit(checkpoint_path: str | Path, config_path: str | Path, device: str | torch.device = "cpu") -> MViT:
-    """Build the MViT from mvit.yaml and load mvit.pyth strictly (missing/mis-shaped/unknown keys -> ModelError)."""
-    cfg = read_mvit_config(config_path)
+def load_mvit(checkpoint: str | Path, config: str | Path | MViTConfig, device: str | torch.device = "cpu") -> MViT:
+    """Build the MViT from mvit.yaml and load mvit.pyth (missing or mis-shaped keys -> ModelError naming them)."""
+    cfg = config if isinstance(config, MViTConfig) else read_mvit_config(config)
+    checkpoint_path = Path(checkpoint)
     checkpoint = torch_load_safe(checkpoint_path)
     if not isinstance(checkpoint, Mapping):
-        raise ModelError(f"{Path(checkpoint_path).name} is not a PySlowFast checkpoint dict.")
+        raise ModelError(f"{checkpoint_path.name} is not a PySlowFast checkpoint dict.")
     _check_checkpoint_cfg(checkpoint, cfg)
     model = build_mvit(cfg, device="meta")
     state = checkpoint_filter_fn(checkpoint, model)
@@ -821,7 +822,7 @@ def init_random_weights(model: MViT, seed: int = 0) -> None:
             param.copy_(value)
 
 
-def write_random_weights(weights_dir: Path, profile: str = "tiny", seed: int = 0) -> list[Path]:
+def write_random_mvit(weights_dir: Path, profile: str = "tiny", seed: int = 0) -> list[Path]:
     """Write mvit.yaml + mvit.pyth (PySlowFast container, released key layout) with random weights."""
     if profile not in PROFILES:
         raise ModelError(f"Unknown weights profile {profile!r}; use one of {sorted(PROFILES)}.")

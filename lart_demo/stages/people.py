@@ -59,12 +59,12 @@ def smpl_model_file(weights: WeightFiles, settings: Settings) -> Path:
 
 def load_people_models(weights: WeightFiles, settings: Settings) -> PeopleModels:
     """Detector, HMR2.0 and SMPL on the settings' device (loaded once; nothing downloads)."""
-    from lart_demo.models.detector import load_detector
+    from lart_demo.models.detector import load_person_detector
     from lart_demo.models.hmr2 import load_hmr2
     from lart_demo.models.smpl import load_smpl
 
     device = resolve_device(settings.device)
-    detector = load_detector(weights.detector_checkpoint, weights.detector_config, settings, device)
+    detector = load_person_detector(weights.detector_checkpoint, weights.detector_config, settings, device)
     hmr2 = load_hmr2(weights.hmr2_checkpoint, weights.hmr2_config, device)
     smpl = load_smpl(smpl_model_file(weights, settings), weights.smpl_to_j19, device)
     on_gpu = device.type == "cuda"
