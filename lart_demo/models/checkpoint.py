@@ -8,9 +8,11 @@ upstream's `strict=False` does, and listed in one info line.
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import logging
 import pickle
+import re
 import zipfile
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
@@ -198,8 +200,10 @@ def assign_state_dict(
     return skipped
 
 
-def read_yaml_mapping(path: str | Path, what: str) -> Mapping[str, Any]:
-    """A config file that ships with a checkpoint (YAML; JSON is YAML too) as a mapping.
+def read_yaml_mapping(path: str | Path, what: str, dialect: str = "yaml") -> Mapping[str, Any]:
+    """A config file that ships with a checkpoint (YAML; JSON is YAML too) as a mapping, read the way its
+    upstream reads it: `dialect` "yacs" (PySlowFast, 4D-Humans: Python-literal strings decoded) or
+    "omegaconf" (LART, PHALP: interpolations resolved); comments and unused sections are fine either way.
 
     Missing, unreadable or non-mapping files are WeightsErrors naming `what` and what the user can do.
     """
@@ -209,9 +213,83 @@ def read_yaml_mapping(path: str | Path, what: str) -> Mapping[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        reason = str(exc).replace("\n", " ")
         raise WeightsError(
-            f"{path.name} is not a readable YAML config ({exc}). Delete it and download it again."
+            f"{path.name} is not a readable YAML config ({reason}). Delete it and download it again."
         ) from exc
     if not isinstance(data, Mapping):
         raise WeightsError(f"{path.name} does not hold a config mapping. Delete it and download it again.")
+    if dialect == "yacs":
+        return yacs_values(data)
+    if dialect == "omegaconf":
+        return resolve_interpolations(data)
     return data
+
+
+def yacs_values(node: Any) -> Any:
+    """Values as yacs/PySlowFast decode them: a YAML string holding a Python literal (`(3, 7, 7)`, `1e-6`,
+    `[[2, 2.0]]`) becomes that literal; any other string stays a string. Tuples become lists, like YAML's."""
+    if isinstance(node, Mapping):
+        return {key: yacs_values(value) for key, value in node.items()}
+    if isinstance(node, (list, tuple)):
+        return [yacs_values(value) for value in node]
+    if isinstance(node, str):
+        try:
+            value = ast.literal_eval(node)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            return node
+        return yacs_values(value) if isinstance(value, (list, tuple, dict)) else value
+    return node
+
+
+_INTERPOLATION = re.compile(r"\$\{([^}]*)\}")
+
+
+def resolve_interpolations(root: Mapping[str, Any]) -> dict[str, Any]:
+    """OmegaConf-style `${a.b.c}` (absolute) and `${.x}` / `${..x}` (relative) interpolations resolved; a value
+    that is only an interpolation keeps the referenced value's type.
+
+    Like OmegaConf, which resolves on access, an interpolation that cannot be resolved (an undefined key, a
+    cycle, or a custom resolver such as `${oc.env:...}`, which this app never runs) is left as its text: it
+    matters only if the model reads that value, and then the config parser names it.
+    """
+
+    def lookup(path: list[str], ref: str, seen: tuple[str, ...]) -> Any:
+        if ":" in ref:
+            return _UNRESOLVED
+        up = len(ref) - len(ref.lstrip("."))
+        parts = (path[: max(len(path) - up, 0)] if up else []) + ref.lstrip(".").split(".")
+        node: Any = root
+        for part in parts:
+            if isinstance(node, Mapping) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                return _UNRESOLVED
+        dotted = ".".join(parts)
+        if dotted in seen:
+            return _UNRESOLVED
+        return resolve(node, parts, (*seen, dotted))
+
+    def resolve(node: Any, path: list[str], seen: tuple[str, ...]) -> Any:
+        if isinstance(node, Mapping):
+            return {k: resolve(v, [*path, str(k)], seen) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v, [*path, str(i)], seen) for i, v in enumerate(node)]
+        if not isinstance(node, str) or "${" not in node:
+            return node
+        whole = _INTERPOLATION.fullmatch(node)
+        if whole:
+            value = lookup(path, whole.group(1), seen)
+            return node if value is _UNRESOLVED else value
+        pieces = [lookup(path, m.group(1), seen) for m in _INTERPOLATION.finditer(node)]
+        if any(piece is _UNRESOLVED for piece in pieces):
+            return node
+        values = iter(pieces)
+        return _INTERPOLATION.sub(lambda _: str(next(values)), node)
+
+    return resolve(root, [], ())
+
+
+_UNRESOLVED = object()

@@ -175,7 +175,7 @@ def hmr2_config_from_mapping(config: Mapping[str, Any]) -> HMR2Config:
 
 def read_hmr2_config(config_path: str | Path) -> HMR2Config:
     """model_config.yaml (yacs dumps plain YAML, so safe_load reads it) -> HMR2Config."""
-    return hmr2_config_from_mapping(read_yaml_mapping(config_path, "HMR2 config"))
+    return hmr2_config_from_mapping(read_yaml_mapping(config_path, "HMR2 config", "yacs"))
 
 
 class PatchEmbed(nn.Module):

@@ -167,7 +167,7 @@ def lart_config_from_mapping(data: Mapping[str, Any]) -> LartConfig:
 
 def read_lart_config(path: str | Path) -> LartConfig:
     """Parse lart_mvit.config (OmegaConf-style YAML; JSON works too) into a `LartConfig`."""
-    return lart_config_from_mapping(read_yaml_mapping(path, "LART config"))
+    return lart_config_from_mapping(read_yaml_mapping(path, "LART config", "omegaconf"))
 
 
 def config_to_yaml_dict(config: LartConfig) -> dict[str, Any]:

@@ -168,7 +168,7 @@ TINY_CONFIG = PosePredictorConfig(in_feat=16, depth=1, heads=2, dim_head=8, mlp_
 def read_pose_predictor_config(path: str | Path) -> PosePredictorConfig:
     """config_40006.yaml (an OmegaConf file with root key `configs`) -> PosePredictorConfig."""
     path = Path(path)
-    data = read_yaml_mapping(path, "Pose predictor config")
+    data = read_yaml_mapping(path, "Pose predictor config", "omegaconf")
     if not isinstance(data.get("configs"), Mapping):
         raise ModelError(f"{path.name} has no root key 'configs'; it is not PHALP's pose predictor config.")
     return PosePredictorConfig.from_configs(data["configs"])
