@@ -8,14 +8,13 @@ import json
 import pickle
 import sys
 import tarfile
-import threading
 import time
 import types
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
+from loopback_http import LoopbackServer as _Server
 
 from lart_demo.config import Settings
 from lart_demo.errors import WeightsError
@@ -38,54 +37,6 @@ from lart_demo.weights.verify import verify_file
 
 # ----------------------------------------------------------------------------------------------
 # a local HTTP server with Range support, scripted truncation and a request log
-
-
-class _Server:
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-        self.truncate: dict[str, int] = {}  # path -> bytes to send before dropping the connection
-        self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802 (http.server API)
-                rng = self.headers.get("Range")
-                server.requests.append((self.path, rng))
-                body = server.files.get(self.path)
-                if body is None:
-                    self.send_error(404)
-                    return
-                start = 0
-                if rng:
-                    start = int(rng.split("=")[1].split("-")[0])
-                    if start >= len(body):
-                        self.send_response(416)
-                        self.end_headers()
-                        return
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-                else:
-                    self.send_response(200)
-                payload = body[start:]
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                cut = server.truncate.pop(self.path, None)
-                self.wfile.write(payload if cut is None else payload[:cut])
-                self.wfile.flush()
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture()
