@@ -12,10 +12,20 @@ from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
+from lart_demo.notices import RANDOM_WEIGHTS_NOTICE
 from lart_demo.pipeline.timeline import Segment
 
 ASSETS = Path(__file__).parent / "assets"
-RANDOM_WEIGHTS_WARNING = "Random weights: predictions are meaningless (a test install, not the released models)."
+# the segment list is its own gr.HTML: its clicks seek the player's video
+SEGMENTS_JS = """
+element.addEventListener('click', ev => {
+  const b = ev.target.closest('button.lp-seg');
+  if (!b) return;
+  const v = document.querySelector('#lart-player video.lp-video');
+  if (v) { v.currentTime = Number(b.dataset.t) + 1e-3; v.scrollIntoView({block: 'nearest'}); }
+});
+"""
+RANDOM_WEIGHTS_WARNING = f"{RANDOM_WEIGHTS_NOTICE.capitalize()} (a test install, not the released models)."
 
 
 @cache

@@ -35,7 +35,8 @@ from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 from lart_demo.config import Settings
 from lart_demo.contracts import Detections
 from lart_demo.errors import ModelError, WeightsError
-from lart_demo.models.checkpoint import assign_state_dict, torch_load_safe
+from lart_demo.models.checkpoint import assign_state_dict
+from lart_demo.safe_load import load_torch
 
 MODEL_NAME = "person detector (Mask R-CNN)"
 COCO_PERSON = 1  # torchvision's 91-class COCO indexing (0 = background)
@@ -180,7 +181,7 @@ def load_detector(
     """The Mask R-CNN from detector.json (absent: the released sizes) and its weights, in eval mode."""
     cfg = config if isinstance(config, DetectorConfig) else read_detector_config(Path(config))
     model = build_detector(cfg, score_threshold)
-    state = checkpoint_filter_fn(torch_load_safe(checkpoint))
+    state = checkpoint_filter_fn(load_torch(checkpoint))
     assign_state_dict(model, state, model_name=MODEL_NAME, unused=UNUSED_KEYS)
     return model.to(device).eval()
 

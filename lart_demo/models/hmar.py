@@ -29,8 +29,9 @@ from torch import nn
 from torchvision.models.resnet import Bottleneck
 
 from lart_demo.errors import ModelError
-from lart_demo.models.checkpoint import assign_state_dict, torch_load_safe
+from lart_demo.models.checkpoint import assign_state_dict
 from lart_demo.models.smpl_head import IEFSMPLHead
+from lart_demo.safe_load import load_torch
 from lart_demo.weights.files import WeightFiles
 
 log = logging.getLogger(__name__)
@@ -544,7 +545,7 @@ def load_hmar(
     (`encoding_head.t_*`, visualisation only), the backbone's unused `conv1m`, and the SMPL head's
     mean parameters (`smplx_head.init_*`; else taken from `smpl_mean_params` when given).
     """
-    sd = checkpoint_filter_fn(torch_load_safe(checkpoint))
+    sd = checkpoint_filter_fn(load_torch(checkpoint))
     if config is None:
         config = hmar_config_from_state_dict(sd)
     model = build_hmar(config)
@@ -589,7 +590,7 @@ def load_uv_encoder(path: str | Path, *, device: str | torch.device = "cpu") -> 
 
     Strict on the encoder tensors; the rest of an HMAR file (backbone, heads, decoder half) is ignored.
     """
-    sd = checkpoint_filter_fn(torch_load_safe(path))
+    sd = checkpoint_filter_fn(load_torch(path))
     encoder = {k: v for k, v in sd.items() if k.split(".")[:2] in (["encoding_head", c] for c in _ENCODER_CONVS)}
     channels = tuple(_shape(encoder, f"encoding_head.{c}.weight")[0] for c in _ENCODER_CONVS)
     model = UVEncoder(channels)  # type: ignore[arg-type]

@@ -29,10 +29,11 @@ from timm.models.vision_transformer import Block
 from torch import nn
 
 from lart_demo.errors import ModelError, WeightsError
-from lart_demo.models.checkpoint import assign_state_dict, read_yaml_mapping, torch_load_with_stand_ins
+from lart_demo.models.checkpoint import assign_state_dict, read_yaml_mapping
 from lart_demo.models.smpl import SMPL
 from lart_demo.models.smpl_head import rot6d_to_rotmat
 from lart_demo.models.transformer import FeedForward, PreNorm
+from lart_demo.safe_load import HMR2_CHECKPOINT, load_torch
 
 MODEL_NAME = "HMR2.0"
 
@@ -389,8 +390,7 @@ def build_hmr2(config: HMR2Config | Mapping[str, Any], device: str | torch.devic
 
 
 # The released checkpoint pickles its yacs config (`hyper_parameters.cfg`); it loads as a plain mapping
-# (checkpoint.PickledMapping): nothing from yacs is imported or executed. Any other pickled object is refused.
-_YACS_CONFIG_NODE = "yacs.config.CfgNode"
+# (safe_load.HMR2_CHECKPOINT): nothing from yacs is imported or executed. Any other pickled object is refused.
 
 
 def checkpoint_filter_fn(checkpoint: Mapping[str, Any], model: nn.Module | None = None) -> dict[str, torch.Tensor]:
@@ -414,10 +414,8 @@ def plain_config(node: Any) -> Any:
 
 
 def read_checkpoint(checkpoint_path: str | Path) -> dict[str, Any]:
-    """A Lightning HMR2 checkpoint, read with weights_only=True (its pickled yacs config as a plain mapping)."""
-    ckpt = torch_load_with_stand_ins(
-        checkpoint_path, allowed=(_YACS_CONFIG_NODE,), mappings=(_YACS_CONFIG_NODE,), model_name=MODEL_NAME
-    )
+    """A Lightning HMR2 checkpoint, read safely (its pickled yacs config as a plain mapping)."""
+    ckpt = load_torch(checkpoint_path, HMR2_CHECKPOINT)
     if not isinstance(ckpt, Mapping):
         raise WeightsError(
             f"{Path(checkpoint_path).name} is not the HMR2.0 Lightning checkpoint. "

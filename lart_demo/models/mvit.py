@@ -31,7 +31,8 @@ from torch import nn
 from torchvision.ops import roi_align
 
 from lart_demo.errors import ModelError
-from lart_demo.models.checkpoint import assign_state_dict, read_yaml_mapping, torch_load_safe, yacs_values
+from lart_demo.models.checkpoint import assign_state_dict, read_yaml_mapping, yacs_values
+from lart_demo.safe_load import load_torch
 from lart_demo.weights.files import WeightFiles
 
 log = logging.getLogger(__name__)
@@ -797,7 +798,7 @@ def load_mvit(checkpoint: str | Path, config: str | Path | MViTConfig, device: s
     """Build the MViT from mvit.yaml and load mvit.pyth (missing or mis-shaped keys -> ModelError naming them)."""
     cfg = config if isinstance(config, MViTConfig) else read_mvit_config(config)
     checkpoint_path = Path(checkpoint)
-    checkpoint = torch_load_safe(checkpoint_path)
+    checkpoint = load_torch(checkpoint_path)
     if not isinstance(checkpoint, Mapping):
         raise ModelError(f"{checkpoint_path.name} is not a PySlowFast checkpoint dict.")
     _check_checkpoint_cfg(checkpoint, cfg)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from lart_demo.config import Settings
-from lart_demo.contracts import ProgressFn, no_progress
+from lart_demo.progress import ProgressFn, no_progress
 from lart_demo.errors import WeightsError
 from lart_demo.weights import lock
 from lart_demo.weights.files import WeightFiles

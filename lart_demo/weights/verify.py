@@ -15,6 +15,7 @@ import numpy as np
 
 from lart_demo.config import Settings
 from lart_demo.errors import LartDemoError, WeightsError
+from lart_demo.safe_load import PICKLE_KINDS, load_npy, load_pickle
 from lart_demo.weights.files import WeightFiles
 from lart_demo.weights.manifest import ManifestFile
 
@@ -39,28 +40,6 @@ def sha256_of(path: Path) -> str:
 
 
 _TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0a"  # torch.save before 1.6: pickle protocol 2 starting with a magic long
-
-
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Loads pickles of plain containers and numpy arrays; any other class is refused (no code runs)."""
-
-    _ALLOWED = {
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
-        ("collections", "OrderedDict"),
-        ("_codecs", "encode"),  # how Python 3 writes bytes (the array data) in protocol-2 pickles
-        ("builtins", "set"),
-        ("__builtin__", "set"),
-    }
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in self._ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refers to {module}.{name}, which a label or regressor file never needs")
 
 
 def _check_content(path: Path, check: dict[str, Any]) -> None:
@@ -91,13 +70,12 @@ def _check_content(path: Path, check: dict[str, Any]) -> None:
                 lacking = [k for k in check.get("keys", []) if k not in data.files]
             if lacking:
                 raise ValueError(f"lacks arrays {lacking}")
-        elif kind == "npy":
-            with path.open("rb") as fh:
-                if fh.read(6) != b"\x93NUMPY":
-                    raise ValueError("not a .npy file")
-        elif kind == "pickle":
-            with path.open("rb") as fh:
-                _NumpyOnlyUnpickler(fh, encoding="latin1").load()
+        elif kind in ("npy", "pickle"):
+            # read fully through the file's own allow-list: a payload is refused here, at download time
+            loader = PICKLE_KINDS.get(check.get("loader", ""))
+            if loader is None:
+                raise ValueError(f"the manifest names no known loader for this {kind} file")
+            (load_npy if kind == "npy" else load_pickle)(path, loader)
         elif kind == "json":
             json.loads(path.read_text(encoding="utf-8"))
         elif kind == "smpl":
