@@ -4,7 +4,7 @@
     python -m lart_demo probe VIDEO                        what the app would read from a video
     python -m lart_demo people VIDEO --out DIR             per-frame people in 3D (detector + HMR2.0)
     python -m lart_demo track VIDEO --out DIR              identities over time (PHALP) -> tracks.pkl
-    python -m lart_demo weights status|download|make-random|mirror
+    python -m lart_demo weights status|download|import|add-smpl|verify|make-random|mirror
 
 Errors print one line (what happened, what to do) and exit non-zero; `--verbose` adds the traceback.
 """
