@@ -11,12 +11,15 @@ from lart_demo.app.text import EXAMPLES_LABEL, INTRO, TITLE, limits_text, random
 from lart_demo.config import Settings
 from lart_demo.pipeline.run import Runner, run_analysis
 
+DELETE_CACHE = (1800, 7200)  # (how often, older than), seconds
+
 
 def build_ui(settings: Settings, runner: Runner | None = None, queue_size: int = QUEUE_SIZE) -> gr.Blocks:
     """The whole app. `runner` is the analysis entry point (default: `run_analysis`, on ZeroGPU when available)."""
     handlers = Handlers(settings, runner if runner is not None else with_zero_gpu(run_analysis))
 
-    with gr.Blocks(title=TITLE) as demo:
+    # Gradio's own copies of uploads and downloads: every half hour, drop those older than two hours
+    with gr.Blocks(title=TITLE, delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(INTRO)
         banner = random_banner(settings)
         gr.Markdown(banner, visible=bool(banner), elem_id="lart-random-banner")
