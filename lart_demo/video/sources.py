@@ -91,7 +91,7 @@ def open_upload(
 def looks_like_url(text: str) -> bool:
     """True for text the CLI should treat as a link (validated as one, never opened as a file)."""
     stripped = text.strip().lower()
-    return "://" in stripped or stripped.startswith(("//", "www.", *(f"{host}/" for host in YOUTUBE_HOSTS)))
+    return "://" in stripped or stripped.startswith(("www.", *(f"{host}/" for host in YOUTUBE_HOSTS)))
 
 
 def _youtube_host(host: str) -> bool:
