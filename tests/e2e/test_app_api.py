@@ -97,7 +97,7 @@ def check_run(base_url: str, outputs: tuple, tmp_path: Path, expected_frames: in
     status, player, downloads, _action, _person, run_token = outputs
     assert status.startswith("⚠️ **Random weights"), status
     assert "**Done**" in status and f"over {expected_frames} frames" in status, status
-    assert all(Path(p).parent.name == run_token.split(".")[0] for p in downloads)  # <runs>/<run id>/...
+    assert re.fullmatch(r"[\w-]+\.[0-9a-f]{32}", run_token), run_token  # <run id>.<session signature>
 
     by_name = {Path(p).name: Path(p) for p in downloads}
     assert set(by_name) == {"render.mp4", "results.json", "actions.csv", "tracks.pkl"}, downloads
