@@ -47,6 +47,16 @@ def _add_clip_options(parser: argparse.ArgumentParser, trim: bool = True) -> Non
     parser.add_argument("--fps", type=float, default=None, help="processing fps (default: the source fps)")
 
 
+def _unit_interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is outside 0..1")
+    return value
+
+
 def _analyze_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m lart_demo",
@@ -65,6 +75,12 @@ def _analyze_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-prob", type=float, default=None, help="hide labels below this probability (0..1)")
     p.add_argument("--style", choices=["mesh", "mesh+labels", "side-by-side"], default=None, help="render style")
     p.add_argument("--face-blur", action="store_true", default=None, help="blur faces in the rendered video")
+    p.add_argument(
+        "--event-threshold",
+        type=_unit_interval,
+        default=None,
+        help="events.csv/json list the segments where an action's probability is at least this (0..1, default 0.5)",
+    )
     p.add_argument("--no-render", action="store_true", help="skip the rendered video (results files only)")
     p.add_argument(
         "--boxes",
@@ -89,6 +105,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         render_style=getattr(args, "style", None),
         face_blur=getattr(args, "face_blur", None),
         boxes_file=getattr(args, "boxes", None),
+        event_threshold=getattr(args, "event_threshold", None),
     )
 
 
@@ -102,6 +119,7 @@ def _print_progress(stage: str, done: int, total: int | None) -> None:
 def _cmd_analyze(argv: Sequence[str]) -> int:
     args = _analyze_parser().parse_args(argv)
     _setup_logging(args.verbose)
+    # imported per command: `--help` and argument errors answer at once, without loading torch and the models
     from lart_demo.pipeline.run import analyze_to_folder
 
     result_dir = analyze_to_folder(
@@ -123,6 +141,7 @@ def _cmd_probe(argv: Sequence[str]) -> int:
     p.add_argument("--verbose", "-v", action="store_true")
     args = p.parse_args(argv)
     _setup_logging(args.verbose)
+    # imported per command: `--help` and argument errors answer at once, without loading torch and the models
     from lart_demo.video.io import format_probe, probe_video
 
     print(format_probe(probe_video(args.video)))
@@ -141,6 +160,7 @@ def _stage_parser(name: str, description: str) -> argparse.ArgumentParser:
 def _cmd_people(argv: Sequence[str]) -> int:
     args = _stage_parser("people", "Detect people and recover their 3D body (HMR2.0) in every frame.").parse_args(argv)
     _setup_logging(args.verbose)
+    # imported per command: `--help` and argument errors answer at once, without loading torch and the models
     from lart_demo.stages.people import run_people
 
     print(f"Per-frame people written to {run_people(args.video, args.out, _settings(args))}")
@@ -150,6 +170,7 @@ def _cmd_people(argv: Sequence[str]) -> int:
 def _cmd_track(argv: Sequence[str]) -> int:
     args = _stage_parser("track", "Track people over time (PHALP) and write tracks.pkl + tracks.json.").parse_args(argv)
     _setup_logging(args.verbose)
+    # imported per command: `--help` and argument errors answer at once, without loading torch and the models
     from lart_demo.stages.tracking.stage import run_track
 
     print(f"Tracks written to {run_track(args.video, args.out, _settings(args), progress=_print_progress)}")
@@ -157,6 +178,7 @@ def _cmd_track(argv: Sequence[str]) -> int:
 
 
 def _cmd_weights(argv: Sequence[str]) -> int:
+    # imported per command: `--help` and argument errors answer at once, without loading torch and the models
     from lart_demo.weights.cli import weights_cli
 
     return weights_cli(list(argv))

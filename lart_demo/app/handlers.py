@@ -23,7 +23,9 @@ from lart_demo.app.sessions import LoadedRuns, RunTokens
 from lart_demo.app.text import CANCELLED_TEXT, CANCELLING_TEXT
 from lart_demo.config import Settings
 from lart_demo.errors import InputError, LartDemoError
-from lart_demo.pipeline.run import AnalysisRequest, Runner, RunOutput
+from lart_demo.notices import RANDOM_WEIGHTS_NOTICE
+from lart_demo.pipeline.cache_store import RunCache, cache_bytes
+from lart_demo.pipeline.request import AnalysisRequest, Runner, RunOutput, load_run_output
 from lart_demo.pipeline.timeline import find_segments, player_payload
 from lart_demo.video.examples import write_example_clip
 from lart_demo.video.io import fmt_number
@@ -121,7 +123,7 @@ def results_outputs(out: RunOutput, run_token: str = "") -> tuple[str, str, list
         status.append("Same clip and options as an earlier run: results returned from the cache.")
     status += [f"- ℹ️ {note}" for note in notes]
     if out.random_weights:
-        status.insert(0, "⚠️ **Random weights: predictions are meaningless.**")
+        status.insert(0, f"⚠️ **{RANDOM_WEIGHTS_NOTICE.capitalize()}.**")
     downloads = [str(p) for p in out.downloads() if p.exists()]
     # the actions someone's timeline shows come first; every other action can be searched too
     used = sorted({a for person in payload["people"] for a in person["traces"]})
@@ -225,9 +227,6 @@ class Handlers:
             return "this clip (run an analysis first)"
         out = self.loaded.get(run_id)
         if out is None:
-            from lart_demo.pipeline.analysis import load_run_output  # heavy: numpy/render imports
-            from lart_demo.pipeline.cache_store import RunCache, cache_bytes
-
             found = RunCache(self.settings.output_dir, cache_bytes(self.settings.cache_gb)).lookup(run_id)
             if found is None:
                 return "this clip (its results left the cache: run the analysis again)"

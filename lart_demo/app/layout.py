@@ -10,7 +10,8 @@ from lart_demo.app.runner import QUEUE_SIZE, with_zero_gpu
 from lart_demo.app.text import EXAMPLES_LABEL, INTRO, TITLE, limits_text, random_banner, weights_panel
 from lart_demo.app.upload import video_upload
 from lart_demo.config import Settings
-from lart_demo.pipeline.run import Runner, run_analysis
+from lart_demo.pipeline.request import Runner
+from lart_demo.pipeline.run import run_analysis
 
 DELETE_CACHE = (1800, 7200)  # (how often, older than), seconds
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
+from lart_demo.notices import RANDOM_WEIGHTS_NOTICE
 from lart_demo.pipeline.timeline import Segment
 
 ASSETS = Path(__file__).parent / "assets"
@@ -24,7 +25,7 @@ element.addEventListener('click', ev => {
   if (v) { v.currentTime = Number(b.dataset.t) + 1e-3; v.scrollIntoView({block: 'nearest'}); }
 });
 """
-RANDOM_WEIGHTS_WARNING = "Random weights: predictions are meaningless (a test install, not the released models)."
+RANDOM_WEIGHTS_WARNING = f"{RANDOM_WEIGHTS_NOTICE.capitalize()} (a test install, not the released models)."
 
 
 @cache

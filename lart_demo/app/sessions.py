@@ -19,7 +19,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 from lart_demo.errors import LartDemoError
-from lart_demo.pipeline.run import RunOutput
+from lart_demo.pipeline.request import RunOutput
 
 SECRET_FILE = ".run_token_key"
 LOADED_RUNS = 8  # finished runs kept in memory for segment search; the rest are re-read from disk

@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
 
 import av
 import numpy as np
 
 from lart_demo.config import Settings
+from lart_demo.contracts import Clip
 from lart_demo.errors import InputError, VideoError
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".webm", ".avi", ".mkv")
@@ -314,73 +314,6 @@ def format_probe(info: VideoInfo) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- clip
-
-
-class FrameReader(Protocol):
-    """Yields the clip's frames `start <= k < stop` as (k, RGB uint8 array), one at a time."""
-
-    def iter_frames(self, start: int, stop: int) -> Iterator[tuple[int, np.ndarray]]: ...
-
-
-@dataclass(frozen=True)
-class Clip:
-    """A validated clip: `n_frames` upright RGB frames of `size` (w, h) at a constant `fps`.
-
-    Frame k shows the source at time `start_s + k / fps` (seconds from the source's first frame).
-    `caps_applied` says, in sentences for the user, every way the clip differs from the source
-    (trim, duration cap, downscale, fps); `notes` holds other facts worth showing (rotation, VFR).
-    """
-
-    path: Path
-    source: str  # "upload" | "youtube" | "frames" | "example"
-    fps: float
-    n_frames: int
-    size: tuple[int, int]
-    start_s: float
-    source_fps: float
-    source_size: tuple[int, int]
-    source_duration_s: float
-    has_audio: bool
-    caps_applied: tuple[str, ...]
-    notes: tuple[str, ...]
-    reader: FrameReader = field(repr=False, compare=False)
-    info: VideoInfo | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def width(self) -> int:
-        return self.size[0]
-
-    @property
-    def height(self) -> int:
-        return self.size[1]
-
-    @property
-    def duration_s(self) -> float:
-        return self.n_frames / self.fps
-
-    def frame_time(self, index: int) -> float:
-        """Seconds into the source at which clip frame `index` is shown."""
-        return self.start_s + index / self.fps
-
-    def to_dict(self) -> dict[str, object]:
-        """JSON-safe description for results and the UI."""
-        return {
-            "path": str(self.path),
-            "source": self.source,
-            "fps": self.fps,
-            "n_frames": self.n_frames,
-            "width": self.width,
-            "height": self.height,
-            "duration_s": self.duration_s,
-            "start_s": self.start_s,
-            "source_fps": self.source_fps,
-            "source_width": self.source_size[0],
-            "source_height": self.source_size[1],
-            "source_duration_s": self.source_duration_s,
-            "has_audio": self.has_audio,
-            "caps_applied": list(self.caps_applied),
-            "notes": list(self.notes),
-        }
 
 
 @dataclass(frozen=True)

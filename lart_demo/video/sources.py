@@ -20,10 +20,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from lart_demo.config import Settings
-from lart_demo.contracts import ProgressFn, no_progress
+from lart_demo.contracts import Clip
 from lart_demo.errors import InputError, VideoError
+from lart_demo.progress import ProgressFn, no_progress
 from lart_demo.video.frames import DEFAULT_FRAMES_FPS, open_frames
-from lart_demo.video.io import VIDEO_EXTENSIONS, Clip, duration_cap_sentence, ffmpeg_exe, fmt_number, open_clip
+from lart_demo.video.io import VIDEO_EXTENSIONS, duration_cap_sentence, ffmpeg_exe, fmt_number, open_clip
 
 # Hosts serving single YouTube videos (each also with "www."), as yt-dlp's YoutubeIE accepts them
 YOUTUBE_HOSTS = frozenset(

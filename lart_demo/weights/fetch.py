@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lart_demo.config import Settings
-from lart_demo.contracts import ProgressFn, no_progress
+from lart_demo.progress import ProgressFn, no_progress
 from lart_demo.errors import WeightsError
 from lart_demo.weights.files import WeightFiles
 from lart_demo.weights.manifest import Manifest, ManifestFile, load_manifest

@@ -16,12 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from lart_demo.notices import RANDOM_WEIGHTS_NOTICE
 from lart_demo.errors import WeightsError
 from lart_demo.weights.files import WeightFiles, atomic_write_bytes
 from lart_demo.weights.manifest import load_manifest
 from lart_demo.weights.smpl import convert_smpl
 
-RANDOM_BANNER = "random weights: predictions are meaningless"
+RANDOM_BANNER = RANDOM_WEIGHTS_NOTICE
 # model modules that write their own files for `make-random`, in pipeline order
 RANDOM_WEIGHT_WRITERS = ("hmr2", "detector", "hmar", "pose_predictor", "mvit", "lart")
 

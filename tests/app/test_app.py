@@ -22,7 +22,8 @@ from lart_demo.app.runner import (
 from lart_demo.app.text import limits_text, random_banner, weights_panel
 from lart_demo.config import Settings
 from lart_demo.errors import InputError, VideoError
-from lart_demo.pipeline.run import AnalysisRequest, Cancelled, RunOutput
+from lart_demo.pipeline.request import AnalysisRequest, RunOutput
+from lart_demo.progress import Cancelled
 from lart_demo.video.examples import write_example_clip
 
 

@@ -22,10 +22,11 @@ from gradio_client import Client, handle_file
 
 from lart_demo.app import build_ui, launch_kwargs
 from lart_demo.config import Settings
-from lart_demo.contracts import ProgressFn
-from lart_demo.pipeline.results import Result
-from lart_demo.pipeline.run import AnalysisRequest, RunOutput
+from lart_demo.contracts import Result
+from lart_demo.pipeline.request import AnalysisRequest, RunOutput
+from lart_demo.pipeline.results import read_result_json
 from lart_demo.pipeline.timeline import find_segments
+from lart_demo.progress import ProgressFn
 from lart_demo.stages.tracking.tracks import read_results
 from lart_demo.video.examples import write_example_clip
 
@@ -101,7 +102,7 @@ def check_run(base_url: str, outputs: tuple, tmp_path: Path, expected_frames: in
 
     by_name = {Path(p).name: Path(p) for p in downloads}
     assert set(by_name) == {"render.mp4", "results.json", "actions.csv", "tracks.pkl"}, downloads
-    result = Result.from_json(by_name["results.json"])
+    result = read_result_json(by_name["results.json"])
     assert result.clip.n_frames == expected_frames
     assert result.random_weights
 
@@ -128,10 +129,10 @@ def check_run(base_url: str, outputs: tuple, tmp_path: Path, expected_frames: in
             np.testing.assert_allclose(values, column, atol=5e-4 + 1e-7)
         assert person["start"] == pytest.approx(track.frames[0] / result.clip.fps)
 
-    # actions.csv: the random-weights comment line, then one row per (track, frame) with its probabilities
+    # actions.csv: one row per (track, frame) with its probabilities and the random-weights flag
     with by_name["actions.csv"].open(newline="", encoding="utf-8") as fh:
-        assert fh.readline().startswith("# random weights")
         rows = list(csv.DictReader(fh))
+    assert {r["random_weights"] for r in rows} == {"1"}
     assert len(rows) == sum(len(t.frames) for t in result.tracks)
     by_key = {(int(r["frame"]), int(r["track_id"])): r for r in rows}
     track = result.tracks[0]
@@ -144,7 +145,7 @@ def check_run(base_url: str, outputs: tuple, tmp_path: Path, expected_frames: in
     tracks = read_results(by_name["tracks.pkl"])
     frames = [tracks[k] for k in sorted(tracks)]
     assert len(frames) == expected_frames
-    assert all("label" in f and "ava_action" in f for f in frames)
+    assert all("label" in f and "ava_action" in f and f["random_weights"] is True for f in frames)
     for track in result.tracks:
         for frame in track.frames[track.has_detection]:
             entry = frames[int(frame)]
@@ -188,7 +189,7 @@ def test_segments_api_matches_the_timeline(app, jump_run) -> None:
     outputs, _ = jump_run
     _, _, settings = app
     run_dir = outputs[5]  # the run token the page keeps for segment search
-    result = Result.from_json(Path(settings.output_dir) / "runs" / run_dir.split(".")[0] / "results.json")
+    result = read_result_json(Path(settings.output_dir) / "runs" / run_dir.split(".")[0] / "results.json")
     payload = payload_of(outputs[1])
     action = payload["people"][0]["traces"][0]
     timelines = _timelines(result)
@@ -275,7 +276,7 @@ class GatedRunner:
         for i in range(10_000):
             if cancel.is_set():
                 self.cancelled.set()
-                from lart_demo.pipeline.run import Cancelled
+                from lart_demo.progress import Cancelled
 
                 raise Cancelled()
             if self.release.is_set():

@@ -19,8 +19,9 @@ import pytest
 
 from lart_demo.app import build_ui, launch_kwargs
 from lart_demo.config import Settings
-from lart_demo.contracts import ProgressFn
-from lart_demo.pipeline.run import AnalysisRequest, Cancelled, RunOutput, run_analysis
+from lart_demo.pipeline.request import AnalysisRequest, RunOutput
+from lart_demo.pipeline.run import run_analysis
+from lart_demo.progress import Cancelled, ProgressFn
 
 sync_api = pytest.importorskip("playwright.sync_api")
 

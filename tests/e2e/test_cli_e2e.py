@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import REPO_ROOT
 
-from lart_demo.pipeline.results import Result
+from lart_demo.pipeline.results import read_result_json
 from lart_demo.stages.boxes import write_boxes_file
 from lart_demo.stages.tracking.tracks import read_results
 from lart_demo.video.io import probe_video
@@ -57,7 +57,7 @@ def jump_run(tmp_path_factory: pytest.TempPathFactory, tiny_weights: Path, examp
 
 
 def test_results_json_covers_every_frame_of_every_track(jump_run: Path) -> None:
-    result = Result.from_json(jump_run / "results.json")
+    result = read_result_json(jump_run / "results.json")
     assert result.random_weights
     assert result.clip.n_frames == 171 and result.clip.fps == pytest.approx(24.0)
     assert [t.track_id for t in result.tracks] == [1, 2]
@@ -75,8 +75,8 @@ def test_results_json_covers_every_frame_of_every_track(jump_run: Path) -> None:
 
 def test_actions_csv_has_a_row_per_track_frame(jump_run: Path) -> None:
     lines = (jump_run / "actions.csv").read_text().splitlines()
-    assert lines[0].startswith("# random weights")
-    rows = list(csv.DictReader(lines[1:]))
+    rows = list(csv.DictReader(lines))
+    assert {r["random_weights"] for r in rows} == {"1"}
     assert len(rows) == 2 * 171
     first = rows[0]
     assert {"frame", "time_s", "track_id", "top1", "top1_prob"} <= set(first)
@@ -87,6 +87,7 @@ def test_tracks_pkl_is_phalp_compatible_with_lart_labels(jump_run: Path) -> None
     results = read_results(jump_run / "tracks.pkl")
     assert len(results) == 171
     frame = next(iter(results.values()))
+    assert all(f["random_weights"] is True for f in results.values())  # the file says its contents are noise
     for key in ("tid", "bbox", "tracked_time", "smpl", "camera", "3d_joints", "label", "ava_action"):
         assert key in frame, key
     for tid in frame["tid"]:
@@ -125,7 +126,7 @@ def test_real_detector_path_runs_on_a_short_window(tmp_path: Path, tiny_weights:
         env_extra={"LART_DEMO_OUTPUT_DIR": str(tmp_path / "work")},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    result = Result.from_json(out / "results.json")
+    result = read_result_json(out / "results.json")
     assert result.clip.n_frames == 6
     assert any("as you chose" in cap for cap in result.clip.caps_applied)
     assert not (out / "render.mp4").exists()

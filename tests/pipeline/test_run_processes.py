@@ -18,7 +18,8 @@ WORKER = textwrap.dedent(
     import json, sys
     from pathlib import Path
     from lart_demo.config import Settings
-    from lart_demo.pipeline.run import AnalysisRequest, run_analysis
+    from lart_demo.pipeline.request import AnalysisRequest
+    from lart_demo.pipeline.run import run_analysis
 
     clip, weights, out = sys.argv[1:4]
     stages = []

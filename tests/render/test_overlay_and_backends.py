@@ -340,7 +340,8 @@ def test_gl_platform_probe_in_a_child_process(platform):
 
 
 def test_pose_people_runs_smpl_once_per_frame_in_order(smpl):
-    from lart_demo.render.video import SmplPerson, pose_people
+    from lart_demo.contracts import SmplPerson
+    from lart_demo.render.video import pose_people
 
     rng = np.random.default_rng(4)
     specs = []

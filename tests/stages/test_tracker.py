@@ -255,6 +255,7 @@ def test_scripted_scene_keeps_every_identity(tiny_tracking_models, tmp_path: Pat
     pkl = write_tracking_outputs(result, tmp_path)
     assert read_results(pkl)[result.frame_keys[25]]["tid"] == result.results[result.frame_keys[25]]["tid"]
     assert (tmp_path / "tracks.json").is_file()
-    fast = result.fast_tracks()
-    assert sorted(fast) == [1, 2, 3, 4]
-    assert fast[2]["has_detection"][10:20, 0, 0].tolist() == [0.0] * 10
+    tracks = result.tracks()
+    assert sorted(tracks) == [1, 2, 3, 4]
+    assert tracks[2].has_detection[10:20].tolist() == [False] * 10
+    assert tracks[2].listed[10:20].all()  # hidden for 10 frames: kept alive as a ghost, not dropped
