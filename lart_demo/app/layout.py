@@ -9,9 +9,12 @@ from lart_demo.app.handlers import STYLES, VIDEO_EXTENSIONS, Handlers, example_c
 from lart_demo.app.player import SEGMENTS_JS, empty_player_html, player_css, player_js
 from lart_demo.app.runner import QUEUE_SIZE, with_zero_gpu
 from lart_demo.app.text import EXAMPLES_LABEL, INTRO, TITLE, limits_text, random_banner, weights_panel
+from lart_demo.app.upload import video_upload
 from lart_demo.config import Settings
 from lart_demo.pipeline.request import Runner
 from lart_demo.pipeline.run import run_analysis
+
+DELETE_CACHE = (1800, 7200)  # (how often, older than), seconds
 
 
 def build_ui(settings: Settings, runner: Runner | None = None, queue_size: int = QUEUE_SIZE) -> gr.Blocks:
@@ -19,7 +22,8 @@ def build_ui(settings: Settings, runner: Runner | None = None, queue_size: int =
     handlers = Handlers(settings, runner if runner is not None else with_zero_gpu(run_analysis))
     exports = ExportsPanel(settings)
 
-    with gr.Blocks(title=TITLE) as demo:
+    # Gradio's own copies of uploads and downloads: every half hour, drop those older than two hours
+    with gr.Blocks(title=TITLE, delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(INTRO)
         banner = random_banner(settings)
         gr.Markdown(banner, visible=bool(banner), elem_id="lart-random-banner")
@@ -29,10 +33,9 @@ def build_ui(settings: Settings, runner: Runner | None = None, queue_size: int =
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
                 with gr.Tab("Upload"):
-                    file_in = gr.File(
+                    file_in = video_upload(
                         label=f"Video ({', '.join(e.lstrip('.') for e in VIDEO_EXTENSIONS)}; "
                         f"up to {settings.max_upload_mb:g} MB)",
-                        type="filepath",
                         elem_id="lart-file",
                     )
                     gr.Examples(
@@ -73,9 +76,17 @@ def build_ui(settings: Settings, runner: Runner | None = None, queue_size: int =
                 )
                 with gr.Accordion("Find moments", open=True):
                     with gr.Row():
-                        action_in = gr.Dropdown(choices=[], label="Action", elem_id="lart-seg-action")
+                        # choices arrive with each run; the handler checks the values, so a search still works
+                        # after a restart, when the server no longer knows the page's updated choices
+                        action_in = gr.Dropdown(
+                            choices=[], label="Action", elem_id="lart-seg-action", allow_custom_value=True
+                        )
                         person_in = gr.Dropdown(
-                            choices=["everyone"], value="everyone", label="Person", elem_id="lart-seg-person"
+                            choices=["everyone"],
+                            value="everyone",
+                            label="Person",
+                            elem_id="lart-seg-person",
+                            allow_custom_value=True,
                         )
                         threshold_in = gr.Slider(
                             0.05, 0.95, value=0.5, step=0.05, label="Threshold", elem_id="lart-seg-threshold"
