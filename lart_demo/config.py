@@ -16,7 +16,7 @@ from lart_demo.errors import InputError
 # (pipeline/cache.py). Weights and the boxes file enter the key by content, not by their path.
 AFFECTS_OUTPUT = {"affects_output": True}
 
-DEFAULT_HF_REPO = "lart-demo/weights"
+DEFAULT_HF_REPO = ""  # no Hub source unless the user names their own mirror (LART_DEMO_HF_REPO)
 DEFAULT_HF_REVISION = "main"
 
 
@@ -28,7 +28,6 @@ class Settings:
     device: str = field(default="auto", metadata=AFFECTS_OUTPUT)  # "auto" | "cpu" | "cuda" | "cuda:N"
     hf_repo: str = DEFAULT_HF_REPO
     hf_revision: str = DEFAULT_HF_REVISION
-    accept_smpl_license: bool = False
     smpl_path: Path | None = None
     # input caps: applied explicitly and reported in the clip metadata, never silently
     max_duration_s: float = field(default=60.0, metadata=AFFECTS_OUTPUT)
@@ -53,6 +52,7 @@ class Settings:
     render_backend: str = field(default="auto", metadata=AFFECTS_OUTPUT)
     # where runs are written (the app's cache lives below it)
     output_dir: Path = Path("outputs")
+    cache_gb: float = 20.0  # cap on <output_dir>/runs; least recently used runs are evicted (fits a Space's disk)
     extra: dict[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -69,12 +69,12 @@ _ENV_MAP: dict[str, tuple[str, type]] = {
     "LART_DEMO_DEVICE": ("device", str),
     "LART_DEMO_HF_REPO": ("hf_repo", str),
     "LART_DEMO_HF_REVISION": ("hf_revision", str),
-    "LART_DEMO_ACCEPT_SMPL_LICENSE": ("accept_smpl_license", bool),
     "LART_DEMO_SMPL_PATH": ("smpl_path", Path),
     "LART_DEMO_MAX_DURATION": ("max_duration_s", float),
     "LART_DEMO_MAX_SIDE": ("max_side", int),
     "LART_DEMO_MAX_UPLOAD_MB": ("max_upload_mb", float),
     "LART_DEMO_OUTPUT_DIR": ("output_dir", Path),
+    "LART_DEMO_CACHE_GB": ("cache_gb", float),
     "LART_DEMO_RENDER_BACKEND": ("render_backend", str),
 }
 

@@ -203,8 +203,8 @@ def test_pose_predictions_batch_matched_then_unmatched_and_pass_the_quirk_flag()
 @pytest.fixture(scope="module")
 def tiny_tracking_models(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("weights")
-    hmar_module.write_random_weights(root, "tiny", seed=0)
-    pose_module.write_random_weights(root, "tiny", seed=0)
+    hmar_module.write_random_hmar(root, "tiny", seed=0)
+    pose_module.write_random_pose_predictor(root, "tiny", seed=0)
     return load_tracking_models(WeightFiles(root), Settings(weights_dir=root, device="cpu"))
 
 

@@ -186,7 +186,7 @@ def load_tracking_models(weights: WeightFiles, settings: Settings) -> TrackingMo
     device = resolve_device(settings.device)
     hmar = load_hmar(weights.hmar_checkpoint, device=device)
     pose_predictor = load_pose_predictor(
-        weights.pose_predictor_checkpoint, weights.pose_predictor_config, weights.mean_std, device=device
+        weights.pose_predictor_checkpoint, weights.pose_predictor_config, device, mean_std=weights.mean_std
     )
     return TrackingModels(hmar=hmar, pose_predictor=pose_predictor, device=device)
 
