@@ -92,10 +92,10 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def cache_key(clip_path: Path, request: AnalysisRequest) -> str:
-    """Content hash of the clip + every setting that changes the outputs."""
+def cache_options(request: AnalysisRequest) -> dict[str, object]:
+    """Every setting that changes the outputs (the options half of the cache key; the batch ledger keys on it too)."""
     s = request.settings
-    options = {
+    options: dict[str, object] = {
         "v": CACHE_VERSION,
         "start": request.start_s,
         "end": request.end_s,
@@ -121,7 +121,12 @@ def cache_key(clip_path: Path, request: AnalysisRequest) -> str:
     }
     if s.boxes_file is not None:
         options["boxes"] = _file_digest(Path(s.boxes_file))
-    blob = _file_digest(clip_path) + json.dumps(options, sort_keys=True, default=str)
+    return options
+
+
+def cache_key(clip_path: Path, request: AnalysisRequest) -> str:
+    """Content hash of the clip + every setting that changes the outputs."""
+    blob = _file_digest(clip_path) + json.dumps(cache_options(request), sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
