@@ -47,6 +47,16 @@ def _add_clip_options(parser: argparse.ArgumentParser, trim: bool = True) -> Non
     parser.add_argument("--fps", type=float, default=None, help="processing fps (default: the source fps)")
 
 
+def _unit_interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is outside 0..1")
+    return value
+
+
 def _analyze_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m lart_demo",
@@ -71,6 +81,12 @@ def _add_analysis_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-prob", type=float, default=None, help="hide labels below this probability (0..1)")
     p.add_argument("--style", choices=["mesh", "mesh+labels", "side-by-side"], default=None, help="render style")
     p.add_argument("--face-blur", action="store_true", default=None, help="blur faces in the rendered video")
+    p.add_argument(
+        "--event-threshold",
+        type=_unit_interval,
+        default=None,
+        help="events.csv/json list the segments where an action's probability is at least this (0..1, default 0.5)",
+    )
     p.add_argument("--no-render", action="store_true", help="skip the rendered video (results files only)")
     p.add_argument(
         "--boxes",
@@ -94,6 +110,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         render_style=getattr(args, "style", None),
         face_blur=getattr(args, "face_blur", None),
         boxes_file=getattr(args, "boxes", None),
+        event_threshold=getattr(args, "event_threshold", None),
     )
 
 
@@ -203,7 +220,7 @@ def _cmd_track(argv: Sequence[str]) -> int:
 
 
 def _cmd_weights(argv: Sequence[str]) -> int:
-    from lart_demo.weights import weights_cli
+    from lart_demo.weights.cli import weights_cli
 
     return weights_cli(list(argv))
 

@@ -38,6 +38,8 @@ class Settings:
     detector_threshold: float = 0.8
     boxes_file: Path | None = None  # JSON of known person boxes per frame: replaces the detector (lart_demo/boxes.py)
     # rendering
+    # exports: events.csv/json keep the segments where an action's probability is at least this
+    event_threshold: float = 0.5
     labels_per_person: int = 3
     min_label_prob: float = 0.0
     render_style: str = "mesh+labels"  # "mesh" | "mesh+labels" | "side-by-side"

@@ -52,7 +52,7 @@ def examples_dir() -> Path:
 @pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A complete weights folder with tiny random models in the released formats (`weights make-random`)."""
-    from lart_demo.weights import make_random_weights
+    from lart_demo.weights.random import make_random_weights
 
     root = tmp_path_factory.mktemp("tiny_weights")
     make_random_weights(root, profile="tiny", seed=0)

@@ -15,6 +15,15 @@ from pathlib import Path
 from lart_demo.pipeline.timeline import Segment
 
 ASSETS = Path(__file__).parent / "assets"
+# the segment list is its own gr.HTML: its clicks seek the player's video
+SEGMENTS_JS = """
+element.addEventListener('click', ev => {
+  const b = ev.target.closest('button.lp-seg');
+  if (!b) return;
+  const v = document.querySelector('#lart-player video.lp-video');
+  if (v) { v.currentTime = Number(b.dataset.t) + 1e-3; v.scrollIntoView({block: 'nearest'}); }
+});
+"""
 RANDOM_WEIGHTS_WARNING = "Random weights: predictions are meaningless (a test install, not the released models)."
 
 

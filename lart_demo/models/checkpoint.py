@@ -1,4 +1,4 @@
-"""Loading released checkpoints safely and strictly.
+"""Loading released checkpoints strictly (reading them safely is `lart_demo.safe_load`'s job).
 
 Every model module maps its upstream keys in ONE function and then calls `assign_state_dict`,
 so "strict about what we use" means the same thing everywhere: a missing or mis-shaped key is a
@@ -7,10 +7,7 @@ so "strict about what we use" means the same thing everywhere: a missing or mis-
 
 from __future__ import annotations
 
-import pickle
-import zipfile
-from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,107 +16,6 @@ import yaml
 from torch import nn
 
 from lart_demo.errors import ModelError, WeightsError
-
-
-def torch_load_safe(path: str | Path, safe_globals: Sequence[Any] = ()) -> Any:
-    """`torch.load` with `weights_only=True` (no arbitrary code from files off the network).
-
-    `safe_globals` lists extra classes (or `(stand_in, "module.Name")` pairs) a file is allowed to
-    pickle, e.g. a config object stored next to the tensors.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"Weight file not found: {path}. Run `python -m lart_demo weights status`.")
-    try:
-        with torch.serialization.safe_globals(list(safe_globals)):
-            return torch.load(path, map_location="cpu", weights_only=True)
-    # KeyError: what the weights-only unpickler raises on a damaged (non-zip) pickle stream
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, KeyError) as exc:
-        raise WeightsError(
-            f"Could not read {path.name}: {str(exc).splitlines()[0][:300]}. The file may be truncated or "
-            f"not the released checkpoint; delete it and run `python -m lart_demo weights download`."
-        ) from exc
-
-
-# Lightning pickles its hyper-parameter container (`AttributeDict`, a dict subclass) into checkpoints
-LIGHTNING_MAPPINGS = ("AttributeDict",)
-# What a PyTorch-Lightning checkpoint of LART or PHALP pickles besides tensors (OmegaConf hyper-parameters,
-# callback and loop states, argparse namespaces): read into inert stand-ins, never constructed or called.
-LIGHTNING_STAND_IN_PREFIXES = (
-    "omegaconf.",
-    "typing.",
-    "builtins.",
-    "collections.",
-    "pathlib.",
-    "enum.",
-    "numpy.",
-    "argparse.Namespace",
-    "lightning.",
-    "lightning_fabric.",
-    "pytorch_lightning.",
-    "hydra.",
-    "lart.",
-    "phalp.",
-)
-
-
-class InertPickledObject:
-    """Stand-in for a non-tensor object pickled in a checkpoint (a config, a callback or loop state).
-
-    It records what the file stored and runs nothing. The weights-only unpickler either calls it (REDUCE:
-    `__init__` records the arguments) or creates it without `__init__` (NEWOBJ) and may then fill it (BUILD).
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.args = args
-
-    def __setstate__(self, state: Any) -> None:
-        self.state = state
-
-
-class PickledMapping:
-    """Stand-in for a pickled dict subclass (yacs `CfgNode`, Lightning `AttributeDict`): loads as an OrderedDict.
-
-    torch's weights-only unpickler fills (SETITEMS) plain dict types only, so the stand-in creates an
-    OrderedDict: the entries land in it and the object's own attributes (BUILD) in its `__dict__`.
-    Nothing of the original class is imported or executed.
-    """
-
-    def __new__(cls, *args: Any) -> OrderedDict:  # type: ignore[misc]
-        return OrderedDict()
-
-
-def torch_load_with_stand_ins(
-    path: str | Path, *, allowed: Sequence[str], mappings: Sequence[str] = (), model_name: str
-) -> Any:
-    """`torch_load_safe` of a checkpoint that pickles config objects next to its tensors (Lightning hyper-parameters).
-
-    Every global the file names beyond torch's own safe set must start with one of `allowed` (a module prefix
-    such as "omegaconf." or a full name); it loads as an inert stand-in: a `PickledMapping` when its name ends
-    with one of `mappings`, else an `InertPickledObject`. Any other global is a WeightsError naming it, before
-    anything is unpickled. A file that is not a zip checkpoint (legacy format, damaged) is left to
-    `torch_load_safe`, with stand-ins for the full names in `allowed`.
-    """
-    path = Path(path)
-    allowed_prefixes = tuple(allowed)
-
-    def stand_in(name: str) -> tuple[type, str]:
-        return (PickledMapping if name.endswith(tuple(mappings)) else InertPickledObject, name)
-
-    if not path.is_file():
-        return torch_load_safe(path)  # raises the user-facing "not found" WeightsError
-    try:
-        names = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
-    except (ValueError, RuntimeError, OSError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile):
-        return torch_load_safe(path, safe_globals=[stand_in(n) for n in allowed_prefixes if not n.endswith(".")])
-    refused = sorted(n for n in names if not n.startswith(allowed_prefixes))
-    if refused:
-        raise WeightsError(
-            f"{path.name} pickles objects that are not allowed in the {model_name} checkpoint: "
-            f"{', '.join(refused[:5])}. It is not the released file; delete it and run "
-            "`python -m lart_demo weights download`."
-        )
-    return torch_load_safe(path, safe_globals=[stand_in(n) for n in names])
 
 
 def _first(items: list[str], sep: str, n: int = 8) -> str:

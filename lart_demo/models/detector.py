@@ -35,7 +35,8 @@ from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 from lart_demo.config import Settings
 from lart_demo.contracts import Detections
 from lart_demo.errors import ModelError, WeightsError
-from lart_demo.models.checkpoint import assign_state_dict, torch_load_safe
+from lart_demo.models.checkpoint import assign_state_dict
+from lart_demo.safe_load import load_torch
 
 MODEL_NAME = "person detector (Mask R-CNN)"
 COCO_PERSON = 1  # torchvision's 91-class COCO indexing (0 = background)
@@ -163,7 +164,7 @@ def _released_to_model_keys(state_dict: Mapping[str, torch.Tensor]) -> dict[str,
 
 def load_detector_model(checkpoint: Path, config_file: Path, score_threshold: float = PRE_SCORE_THRESHOLD) -> MaskRCNN:
     config = DetectorConfig.from_json(config_file)
-    state = torch_load_safe(checkpoint)
+    state = load_torch(checkpoint)
     if isinstance(state, Mapping) and "model" in state and isinstance(state["model"], Mapping):
         state = state["model"]
     if not isinstance(state, Mapping):

@@ -28,8 +28,9 @@ from torch import nn
 from torchvision.models.resnet import Bottleneck
 
 from lart_demo.errors import ModelError
-from lart_demo.models.checkpoint import assign_state_dict, torch_load_safe
+from lart_demo.models.checkpoint import assign_state_dict
 from lart_demo.models.smpl_head import IEFSMPLHead
+from lart_demo.safe_load import load_torch
 from lart_demo.weights.files import WeightFiles
 
 UV_SIZE = 256
@@ -534,7 +535,7 @@ def load_hmar(
     right shape. Optional: the UV decoder half (`encoding_head.t_*`), and the SMPL head's mean
     parameters (`smplx_head.init_*`; else taken from `smpl_mean_params` when given).
     """
-    sd = hmar_state_dict_from_checkpoint(torch_load_safe(path))
+    sd = hmar_state_dict_from_checkpoint(load_torch(path))
     if config is None:
         config = hmar_config_from_state_dict(sd)
     model = build_hmar(config)
@@ -580,7 +581,7 @@ def load_uv_encoder(path: str | Path, *, device: str | torch.device = "cpu") -> 
 
     Strict on the encoder tensors; the rest of an HMAR file (backbone, heads, decoder half) is ignored.
     """
-    sd = hmar_state_dict_from_checkpoint(torch_load_safe(path))
+    sd = hmar_state_dict_from_checkpoint(load_torch(path))
     encoder = {k: v for k, v in sd.items() if k.split(".")[:2] in (["encoding_head", c] for c in _ENCODER_CONVS)}
     channels = tuple(_shape(encoder, f"encoding_head.{c}.weight")[0] for c in _ENCODER_CONVS)
     model = UVEncoder(channels)  # type: ignore[arg-type]

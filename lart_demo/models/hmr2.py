@@ -28,10 +28,11 @@ from timm.models.vision_transformer import Block
 from torch import nn
 
 from lart_demo.errors import ModelError, WeightsError
-from lart_demo.models.checkpoint import assign_state_dict, read_yaml_mapping, torch_load_with_stand_ins
+from lart_demo.models.checkpoint import assign_state_dict, read_yaml_mapping
 from lart_demo.models.smpl import SMPL
 from lart_demo.models.smpl_head import rot6d_to_rotmat
 from lart_demo.models.transformer import FeedForward, PreNorm
+from lart_demo.safe_load import HMR2_CHECKPOINT, load_torch
 
 MODEL_NAME = "HMR2.0"
 _IGNORED_PREFIXES = ("discriminator.", "smpl.", "initialized")
@@ -393,8 +394,7 @@ def build_hmr2(config: Mapping[str, Any], device: str | torch.device | None = No
 
 
 # The released checkpoint pickles its yacs config (`hyper_parameters.cfg`); it loads as a plain mapping
-# (checkpoint.PickledMapping): nothing from yacs is imported or executed. Any other pickled object is refused.
-_YACS_CONFIG_NODE = "yacs.config.CfgNode"
+# (safe_load.HMR2_CHECKPOINT): nothing from yacs is imported or executed. Any other pickled object is refused.
 
 
 def _released_to_model_keys(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -413,9 +413,7 @@ def plain_config(node: Any) -> Any:
 
 def read_checkpoint(checkpoint_path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """(state_dict, hyper-parameter cfg as a plain dict or {}) of a Lightning HMR2 checkpoint."""
-    ckpt = torch_load_with_stand_ins(
-        checkpoint_path, allowed=(_YACS_CONFIG_NODE,), mappings=(_YACS_CONFIG_NODE,), model_name=MODEL_NAME
-    )
+    ckpt = load_torch(checkpoint_path, HMR2_CHECKPOINT)
     if not isinstance(ckpt, Mapping) or not isinstance(ckpt.get("state_dict"), Mapping):
         raise WeightsError(
             f"{Path(checkpoint_path).name} has no 'state_dict': it is not the HMR2.0 Lightning checkpoint. "

@@ -28,13 +28,7 @@ import yaml
 from torch import nn
 
 from lart_demo.errors import ModelError, WeightsError
-from lart_demo.models.checkpoint import (
-    LIGHTNING_MAPPINGS,
-    LIGHTNING_STAND_IN_PREFIXES,
-    assign_state_dict,
-    read_yaml_mapping,
-    torch_load_with_stand_ins,
-)
+from lart_demo.models.checkpoint import assign_state_dict, read_yaml_mapping
 from lart_demo.models.transformer import (
     Transformer,
     conv_bottleneck,
@@ -43,6 +37,7 @@ from lart_demo.models.transformer import (
     token_heads,
     with_mask_token,
 )
+from lart_demo.safe_load import LIGHTNING_CHECKPOINT, load_torch
 from lart_demo.weights.files import WeightFiles
 
 # Fixed by the reference code, not by the config: the positional table covers 250 frames x 10 people.
@@ -316,9 +311,7 @@ def read_lart_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"LART checkpoint not found: {path}. Run `python -m lart_demo weights status`.")
-    ckpt = torch_load_with_stand_ins(
-        path, allowed=LIGHTNING_STAND_IN_PREFIXES, mappings=LIGHTNING_MAPPINGS, model_name="LART"
-    )
+    ckpt = load_torch(path, LIGHTNING_CHECKPOINT)
     state = ckpt.get("state_dict") if isinstance(ckpt, Mapping) else None
     if not isinstance(state, Mapping):
         raise WeightsError(f"{path.name} has no 'state_dict': it is not a LART Lightning checkpoint.")

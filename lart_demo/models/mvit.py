@@ -31,7 +31,8 @@ from torch import nn
 from torchvision.ops import roi_align
 
 from lart_demo.errors import ModelError
-from lart_demo.models.checkpoint import assign_state_dict, read_yaml_mapping, torch_load_safe
+from lart_demo.models.checkpoint import assign_state_dict, read_yaml_mapping
+from lart_demo.safe_load import load_torch
 from lart_demo.weights.files import WeightFiles
 
 log = logging.getLogger(__name__)
@@ -785,7 +786,7 @@ def _check_checkpoint_cfg(checkpoint: Mapping[str, Any], cfg: MViTConfig) -> Non
 def load_mvit(checkpoint_path: str | Path, config_path: str | Path, device: str | torch.device = "cpu") -> MViT:
     """Build the MViT from mvit.yaml and load mvit.pyth strictly (missing/mis-shaped/unknown keys -> ModelError)."""
     cfg = read_mvit_config(config_path)
-    checkpoint = torch_load_safe(checkpoint_path)
+    checkpoint = load_torch(checkpoint_path)
     if not isinstance(checkpoint, Mapping):
         raise ModelError(f"{Path(checkpoint_path).name} is not a PySlowFast checkpoint dict.")
     _check_checkpoint_cfg(checkpoint, cfg)

@@ -22,9 +22,7 @@ Deliberate deviations (documented in README):
 
 from __future__ import annotations
 
-import io
 import math
-import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,14 +33,9 @@ import torch
 import yaml
 from torch import nn
 
-from lart_demo.errors import ModelError, WeightsError
-from lart_demo.models.checkpoint import (
-    LIGHTNING_MAPPINGS,
-    LIGHTNING_STAND_IN_PREFIXES,
-    assign_state_dict,
-    read_yaml_mapping,
-    torch_load_with_stand_ins,
-)
+from lart_demo.errors import ModelError
+from lart_demo.models.checkpoint import assign_state_dict, read_yaml_mapping
+from lart_demo.models.pose_normalisation import POSE_DIM, read_mean_std
 from lart_demo.models.transformer import (
     Transformer,
     conv_bottleneck,
@@ -51,9 +44,9 @@ from lart_demo.models.transformer import (
     token_heads,
     with_mask_token,
 )
+from lart_demo.safe_load import LIGHTNING_CHECKPOINT, load_torch
 from lart_demo.weights.files import WeightFiles
 
-POSE_DIM = 229  # [global_orient 9 | body_pose 207 | betas 10 | Tx, Ty, tz/200]
 SINUSOID_LENGTH = 10000  # length of the (unused) sinusoidal position tables in the checkpoint
 
 
@@ -369,50 +362,7 @@ def load_lightning_checkpoint(path: str | Path) -> Any:
     """torch.load(weights_only=True) of a Lightning checkpoint whose hyper-parameters pickle config
     objects (Lightning AttributeDict, OmegaConf DictConfig): those classes load as inert stand-ins.
     Any other non-tensor global is refused."""
-    return torch_load_with_stand_ins(
-        path, allowed=LIGHTNING_STAND_IN_PREFIXES, mappings=LIGHTNING_MAPPINGS, model_name="pose predictor"
-    )
-
-
-def read_mean_std(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """mean_std.npy -> (mean, std) each (229,): the file's (1, d) arrays padded with 0 / 1 to 229."""
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"mean_std.npy not found: {path}. Run `python -m lart_demo weights status`.")
-    try:
-        data = np.load(path, allow_pickle=False)
-    except ValueError:  # an object array (a pickled (mean, std) tuple): only numpy types may load
-        data = _load_npy_restricted(path)
-    try:
-        mean, std = (np.asarray(a, dtype=np.float64).reshape(-1) for a in data)
-    except (TypeError, ValueError) as exc:
-        raise ModelError(f"{path.name} does not hold (mean, std): {exc}") from exc
-    if mean.shape != std.shape or mean.shape[0] > POSE_DIM:
-        raise ModelError(f"{path.name}: mean {mean.shape} and std {std.shape} must be equal and at most {POSE_DIM}.")
-    pad = POSE_DIM - mean.shape[0]
-    return np.concatenate([mean, np.zeros(pad)]), np.concatenate([std, np.ones(pad)])
-
-
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        if module.split(".")[0] == "numpy" or (module, name) in (("builtins", "tuple"), ("builtins", "list")):
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}")
-
-
-def _load_npy_restricted(path: Path) -> Any:
-    with path.open("rb") as fh:
-        version = np.lib.format.read_magic(fh)
-        readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
-        if version not in readers:
-            raise ModelError(f"{path.name}: unsupported .npy format version {version}.")
-        _shape, _fortran, dtype = readers[version](fh)
-        if not dtype.hasobject:
-            raise ModelError(f"{path.name} is not a valid .npy file.")
-        try:
-            return _NumpyOnlyUnpickler(io.BytesIO(fh.read())).load()
-        except (pickle.UnpicklingError, EOFError, AttributeError) as exc:
-            raise ModelError(f"Could not read {path.name}: {exc}") from exc
+    return load_torch(path, LIGHTNING_CHECKPOINT)
 
 
 def load_pose_predictor(
@@ -426,10 +376,10 @@ def load_pose_predictor(
     model = build_pose_predictor(read_config(config_path))
     sd = pose_predictor_state_dict_from_checkpoint(load_lightning_checkpoint(checkpoint))
     assign_state_dict(model.encoder, sd, model_name="pose predictor")
-    mean, std = read_mean_std(mean_std_path)
+    norm = read_mean_std(mean_std_path)
     with torch.no_grad():
-        model.mean.copy_(torch.from_numpy(mean).float().reshape(1, 1, -1))
-        model.std.copy_(torch.from_numpy(std).float().reshape(1, 1, -1))
+        model.mean.copy_(torch.from_numpy(norm.mean).reshape(1, 1, -1))
+        model.std.copy_(torch.from_numpy(norm.std).reshape(1, 1, -1))
     return model.requires_grad_(False).to(device).eval()
 
 

@@ -24,7 +24,9 @@ from lart_demo.config import Settings
 from lart_demo.contracts import ProgressFn
 from lart_demo.errors import WeightsError
 from lart_demo.pipeline.timeline import PersonTimeline
+from lart_demo.weights.fetch import download_weights
 from lart_demo.weights.files import WeightFiles
+from lart_demo.weights.status import missing_for
 
 if TYPE_CHECKING:
     from lart_demo.pipeline.run import AnalysisRequest, RunOutput
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STAGES = ("detection", "pose", "tracking", "actions", "render")  # manifest `required_for` names
+RANDOM_WEIGHTS_MARK = "RANDOM WEIGHTS: predictions are meaningless"  # written on every rendered frame
 _MODEL_CACHE: dict[tuple[str, str], Models] = {}
 
 
@@ -77,8 +80,6 @@ def _rename(progress: ProgressFn, name: str) -> ProgressFn:
 def ensure_weights(settings: Settings, progress: ProgressFn) -> None:
     """Download missing weight files on first use (Hub mirror, then origin hosts); SMPL only from the user's
     file or after they accepted its licence. Anything still missing is a WeightsError saying how to get it."""
-    from lart_demo.weights import download_weights, missing_for
-
     missing = missing_for(settings, STAGES)
     if not missing:
         return
@@ -237,6 +238,7 @@ def _best_frames(fast: dict[int, dict[str, Any]]) -> dict[int, list[tuple[int, n
 
 def analyze_clip(clip: Clip, request: AnalysisRequest, out_dir: Path, progress: ProgressFn) -> None:
     """Run every stage on `clip` and write the run's files into `out_dir`."""
+    from lart_demo.exports import write_exports
     from lart_demo.pipeline.results import ClipMeta, Result, TrackResult
     from lart_demo.render.video import pose_people, render_video
     from lart_demo.stages.actions import predict_actions
@@ -294,19 +296,26 @@ def analyze_clip(clip: Clip, request: AnalysisRequest, out_dir: Path, progress: 
     names = act.labels.display_names_by_index()
 
     _apply_lart(tracking, actions)
-    write_results(tracking.results, out_dir / "tracks.pkl")
+    write_results(tracking.results, out_dir / "tracks.pkl", random_weights=models.random_weights)
 
     t0 = time.monotonic()
     thumbs_dir = out_dir / "thumbnails"
     thumbs_dir.mkdir(exist_ok=True)
     frames = _with_thumbnails(iter_frames(clip), _best_frames(fast), thumbs_dir)
     notes = list(clip.notes)
+    by_frame = _smpl_people_by_frame(tracking, actions, names)
     if request.render:
-        by_frame = _smpl_people_by_frame(tracking, actions, names)
         smpl = models.people.smpl
         lookup: Callable[[int], list] = lambda i: pose_people(smpl, by_frame.get(i, []))  # noqa: E731
         rendered = render_video(
-            clip, frames, lookup, out_dir / "render.mp4", smpl.faces, settings, _rename(progress, "Rendering video")
+            clip,
+            frames,
+            lookup,
+            out_dir / "render.mp4",
+            smpl.faces,
+            settings,
+            _rename(progress, "Rendering video"),
+            mark=RANDOM_WEIGHTS_MARK if models.random_weights else "",
         )
         if rendered.notice:
             notes.append(rendered.notice)
@@ -354,6 +363,7 @@ def analyze_clip(clip: Clip, request: AnalysisRequest, out_dir: Path, progress: 
         notes=notes,
         created_utc=datetime.now(UTC).isoformat(timespec="seconds"),
     )
+    result.files.update(write_exports(result, by_frame, out_dir, settings, models.people.smpl))
     result.write_actions_csv(out_dir / "actions.csv")
     result.write_json(out_dir / "results.json")
 

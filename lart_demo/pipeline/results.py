@@ -32,11 +32,12 @@ Top level (an object):
 
 actions.csv
 -----------
-One row per (frame, track) where the track exists, ordered by frame then track. Columns: `frame`,
-`time_s` (frame / fps), `track_id`, `has_detection` (0/1), `top1`, `top1_prob`, `top2`, `top2_prob`,
-`top3`, `top3_prob`, then one column per action (its display name; "name [AVA id]" when two actions
-share a display name) with the probability. With random weights the first line is
-`# random weights: predictions are meaningless` (read with `pandas.read_csv(path, comment="#")`).
+One row per (frame, track) where the track exists, ordered by frame then track; the first line is the
+header, so `pandas.read_csv(path)` needs no options. Columns: `frame`, `time_s` (frame / fps),
+`track_id`, `has_detection` (0/1), `random_weights` (1 when the run used random test weights: the
+probabilities are then meaningless), `top1`, `top1_prob`, `top2`, `top2_prob`, `top3`, `top3_prob`, then
+one column per action (its display name; "name [AVA id]" when two actions share a display name) with
+the probability.
 """
 
 from __future__ import annotations
@@ -247,7 +248,7 @@ class Result:
         """One row per frame and track (frame order, then track id); see the module docstring."""
         columns = self.csv_action_columns()
         k = min(TOP_K_CSV, len(columns))
-        header = ["frame", "time_s", "track_id", "has_detection"]
+        header = ["frame", "time_s", "track_id", "has_detection", "random_weights"]
         for j in range(1, k + 1):
             header += [f"top{j}", f"top{j}_prob"]
         header += columns
@@ -260,7 +261,13 @@ class Result:
             # stable descending order (ties: lower output index first)
             order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
             for i, frame in enumerate(track.frames):
-                row: list[Any] = [int(frame), _fmt(frame / fps, 4), track.track_id, int(track.has_detection[i])]
+                row: list[Any] = [
+                    int(frame),
+                    _fmt(frame / fps, 4),
+                    track.track_id,
+                    int(track.has_detection[i]),
+                    int(self.random_weights),
+                ]
                 for j in order[i]:
                     row += [self.action_names[j], _fmt(probs[i, j], PROB_DECIMALS)]
                 row += [_fmt(p, PROB_DECIMALS) for p in probs[i]]
@@ -270,8 +277,6 @@ class Result:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-                if self.random_weights:
-                    fh.write(f"# {RANDOM_WEIGHTS_WARNING}\n")
                 writer = csv.writer(fh)
                 writer.writerow(header)
                 writer.writerows(r[2] for r in rows)

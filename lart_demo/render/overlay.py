@@ -3,8 +3,9 @@
 Label placement follows the LART demo (phalp_spec.md §7, lart_spec.md §7): a short stroke rises from
 the head along the hip->head direction and the labels stack above its end, the top-1 action highest.
 Unlike the original (fixed 0.7 font scale at 1280 px, boxes allowed to leave the picture) the font
-scales with the frame, text has an outline so it reads on any background, and every label block is
-shifted to lie fully inside the frame.
+scales with the frame, text has an outline so it reads on any background, every label block lies
+fully inside the frame, and no two blocks overlap: in a crowd they move to the nearest free spot,
+and lose their least probable lines when there is none (`place_label_blocks`).
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ class LabelBlock:
     size: tuple[int, int]  # (width, height)
     line_height: int
     chip: int  # side of the colour chip in front of the first line
+    anchor: tuple[float, float] = (0.0, 0.0)  # where the block wants its bottom centre (the stroke's end)
 
 
 def layout_label_block(
@@ -110,7 +112,7 @@ def layout_label_block(
     # keep the whole block visible, also for people at (or partly beyond) the border
     x = min(max(x, 0), max(w - width, 0))
     y = min(max(y, 0), max(h - height, 0))
-    return LabelBlock(lines, color, (x, y), (width, height), line_h, chip)
+    return LabelBlock(lines, color, (x, y), (width, height), line_h, chip, (float(anchor[0]), float(anchor[1])))
 
 
 def draw_label_block(image: np.ndarray, block: LabelBlock, style: TextStyle, box_opacity: float = 0.6) -> None:
@@ -213,22 +215,81 @@ def _overlaps(a: LabelBlock, b: LabelBlock, gap: int) -> bool:
     return ax < bx + bw + gap and bx < ax + aw + gap and ay < by + bh + gap and by < ay + ah + gap
 
 
-def separate_blocks(blocks: Sequence[LabelBlock], frame_hw: tuple[int, int], gap: int = 2) -> None:
-    """Move label blocks (in place) so they do not cover each other where the frame leaves room.
+def _free_spot(block: LabelBlock, placed: Sequence[LabelBlock], frame_hw: tuple[int, int], gap: int) -> bool:
+    """Move `block` to the free spot nearest its wanted place; False (block unchanged) when there is none.
 
-    Greedy: blocks are placed in the given order; a block that hits an already placed one moves just
-    above it, or just below when there is no room above. Blocks always stay inside the frame.
+    Candidates are the wanted place and every position flush against a placed block's sides, crossed
+    (x from one, y from another), clamped into the frame. Vertical moves cost less than sideways ones,
+    so labels stay above their person where they can.
     """
     h, w = frame_hw
-    placed: list[LabelBlock] = []
+    (x0, y0), (bw, bh) = block.origin, block.size
+    xs = {x0} | {p.origin[0] - bw - gap for p in placed} | {p.origin[0] + p.size[0] + gap for p in placed}
+    ys = {y0} | {p.origin[1] - bh - gap for p in placed} | {p.origin[1] + p.size[1] + gap for p in placed}
+    xs = {min(max(x, 0), max(w - bw, 0)) for x in xs}
+    ys = {min(max(y, 0), max(h - bh, 0)) for y in ys}
+    for x, y in sorted(((x, y) for x in xs for y in ys), key=lambda c: (4 * (c[0] - x0) ** 2 + (c[1] - y0) ** 2, c)):
+        candidate = LabelBlock(block.lines, block.color, (x, y), block.size, block.line_height, block.chip)
+        if not any(_overlaps(candidate, p, gap) for p in placed):
+            block.origin = (x, y)
+            return True
+    return False
+
+
+def place_label_blocks(
+    blocks: Sequence[LabelBlock],
+    frame_hw: tuple[int, int],
+    style: TextStyle,
+    gap: int = 2,
+    keep_clear: Sequence[LabelBlock] = (),
+) -> list[LabelBlock | None]:
+    """Lay out label blocks so that no two overlap (nor any `keep_clear` box); one entry per block.
+
+    Blocks are placed in the given order, each at the free spot nearest its wanted place. When a
+    crowded frame has no room for a whole block, it loses lines from the bottom (the least probable
+    labels first) down to the header; a block with no room at all is None (its person keeps the
+    colour of their mesh). So labels never cover each other, whatever the scene.
+    """
+    placed: list[LabelBlock] = list(keep_clear)
+    out: list[LabelBlock | None] = []
     for block in blocks:
-        for _ in range(2 * len(placed) + 1):
-            hit = next((p for p in placed if _overlaps(block, p, gap)), None)
-            if hit is None:
+        chosen = None
+        for n_lines in range(len(block.lines), 0, -1):
+            trial = block if n_lines == len(block.lines) else _shortened(block, n_lines, frame_hw, style)
+            if _free_spot(trial, placed, frame_hw, gap):
+                chosen = trial
                 break
-            x, _ = block.origin
-            above = hit.origin[1] - block.size[1] - gap
-            below = hit.origin[1] + hit.size[1] + gap
-            y = above if above >= 0 else below
-            block.origin = (x, min(max(y, 0), max(h - block.size[1], 0)))
-        placed.append(block)
+        if chosen is not None:
+            placed.append(chosen)
+        out.append(chosen)
+    return out
+
+
+def _shortened(block: LabelBlock, n_lines: int, frame_hw: tuple[int, int], style: TextStyle) -> LabelBlock:
+    """The block with only its first `n_lines` lines, wanted at the same anchor."""
+    anchor = np.array(block.anchor, np.float64)
+    return layout_label_block(block.lines[0], block.lines[1:n_lines], block.color, anchor, frame_hw, style)
+
+
+def mark_block(text: str, frame_hw: tuple[int, int], style: TextStyle) -> LabelBlock:
+    """Where the run-wide mark (e.g. "random weights") goes: one line in the bottom-left corner."""
+    (tw, th), base = cv2.getTextSize(text, _FONT, style.scale, style.thickness)
+    line_h = th + base + 2 * style.pad
+    width = tw + 2 * style.pad + style.outline
+    h, _ = frame_hw
+    return LabelBlock([text], (200, 30, 30), (0, max(h - line_h, 0)), (width, line_h), line_h, 0)
+
+
+def draw_mark(image: np.ndarray, block: LabelBlock, style: TextStyle) -> None:
+    """The mark: outlined text on an opaque red strip, so it shows on any frame."""
+    x, y = block.origin
+    w, h = block.size
+    cv2.rectangle(image, (x, y), (x + w - 1, y + h - 1), block.color, -1)
+    (_, th), _ = cv2.getTextSize(block.lines[0], _FONT, style.scale, style.thickness)
+    draw_outlined_text(image, block.lines[0], (x + style.pad + style.outline // 2, y + style.pad + th), style)
+
+
+def nearest_point(block: LabelBlock, point: np.ndarray) -> np.ndarray:
+    """The point of the block's rectangle closest to `point` (where the stroke from the head ends)."""
+    (x, y), (w, h) = block.origin, block.size
+    return np.array([min(max(point[0], x), x + w), min(max(point[1], y), y + h)], np.float64)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -35,17 +35,21 @@ from lart_demo.render.backends import (
 from lart_demo.render.camera import DEFAULT_FOCAL_LENGTH, DEFAULT_MODEL_IMG_SIZE, FrameCamera, frame_camera, project
 from lart_demo.render.colors import ghost_color, track_color
 from lart_demo.render.overlay import (
+    LabelBlock,
     TextStyle,
     blur_circles,
     draw_label_block,
+    draw_mark,
     draw_outlined_text,
     draw_stroke,
     format_label,
     head_circle,
     label_anchor,
     layout_label_block,
+    mark_block,
+    nearest_point,
     pick_labels,
-    separate_blocks,
+    place_label_blocks,
 )
 from lart_demo.video.io import Clip, VideoWriter
 
@@ -126,6 +130,7 @@ class RenderOptions:
     render_style: str = "mesh+labels"
     face_blur: bool = False
     backend: str = "auto"  # "auto" | "egl" | "osmesa" | "cpu"
+    mark: str = ""  # drawn on every frame when set, e.g. "RANDOM WEIGHTS: predictions are meaningless"
 
     def __post_init__(self) -> None:
         if self.render_style not in RENDER_STYLES:
@@ -207,8 +212,12 @@ class FrameRenderer:
             base = blur_circles(frame, circles)
 
         composite = self._draw_meshes(base, placed, camera)
+        style = TextStyle.for_frame(h, w)
+        mark = mark_block(self.options.mark, (h, w), style) if self.options.mark else None
         if self.options.render_style != "mesh":
-            self._draw_labels(composite, placed, joints_cam, camera)
+            self._draw_labels(composite, placed, joints_cam, camera, keep_clear=[mark] if mark else [])
+        if mark is not None:
+            draw_mark(composite, mark, style)
         if self.options.render_style == "side-by-side":
             return np.concatenate([base, composite], axis=1)
         return composite
@@ -238,7 +247,9 @@ class FrameRenderer:
         placed: list[tuple[RenderPerson, np.ndarray]],
         joints_cam: list[np.ndarray | None],
         camera: FrameCamera,
-    ) -> None:
+        keep_clear: Sequence[LabelBlock] = (),
+    ) -> list[LabelBlock]:
+        """Draw every visible person's label block; returns the blocks as drawn (none overlap)."""
         style = TextStyle.for_frame(*image.shape[:2])
         blocks, strokes = [], []
         for (person, verts), joints in zip(placed, joints_cam, strict=True):
@@ -256,10 +267,16 @@ class FrameRenderer:
             lines = [format_label(name, prob) for name, prob in labels]
             blocks.append(layout_label_block(header, lines, color, end, image.shape[:2], style))
             strokes.append((start, end, color))
-        separate_blocks(blocks, image.shape[:2], gap=style.line_gap)
-        for (start, end, color), block in zip(strokes, blocks, strict=True):
-            draw_stroke(image, start, end, color, style.thickness + 1)
+        drawn = []
+        placed = place_label_blocks(blocks, image.shape[:2], style, gap=style.line_gap, keep_clear=keep_clear)
+        for (start, _, color), block in zip(strokes, placed, strict=True):
+            if block is None:
+                continue
+            draw_stroke(image, start, nearest_point(block, start), color, style.thickness + 1)
+            drawn.append(block)
+        for block in drawn:  # blocks over every stroke: a stroke never crosses another person's text
             draw_label_block(image, block, style)
+        return drawn
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -298,14 +315,16 @@ def render_video(
     *,
     renderer: MeshRenderer | None = None,
     keep_audio: bool = True,
+    mark: str = "",
 ) -> RenderedVideo:
     """Render every frame, streaming into an H.264 mp4 at the clip's fps: one output frame per input frame.
 
     Frames flow one at a time from `frames` through the renderer into the encoder, so memory does not
     grow with the video. The clip's audio (its trimmed window) is kept when it has one and `keep_audio`
-    is set. `renderer` overrides the mesh renderer chosen from `settings` (tests, benchmarks).
+    is set. `renderer` overrides the mesh renderer chosen from `settings` (tests, benchmarks). `mark`
+    is written on every frame (the random-weights warning).
     """
-    options = RenderOptions.from_settings(settings)
+    options = replace(RenderOptions.from_settings(settings), mark=mark)
     frame_renderer = FrameRenderer(smpl_faces, options, renderer=renderer, device=settings.device)
     log.info(frame_renderer.notice)
     lookup = _people_lookup(people_per_frame)

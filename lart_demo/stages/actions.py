@@ -13,92 +13,32 @@ head then run on the stitched tokens.
 
 from __future__ import annotations
 
-import io
-import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from lart_demo.config import Settings
 from lart_demo.device import resolve_device
-from lart_demo.errors import InputError, ModelError, WeightsError
+from lart_demo.errors import InputError, ModelError
 from lart_demo.labels import ActionLabels, load_action_labels
 from lart_demo.models.lart import LART, load_lart
+from lart_demo.models.pose_normalisation import (
+    POSE_DIM,
+    PoseNormalisation,
+    normalisation_from_mean_std,
+    read_mean_std,
+)
 from lart_demo.weights.files import WeightFiles
 
 STEP = 32  # frames whose tokens each window keeps (the demo's `step`)
 WINDOW = 32  # context frames before (and, beyond the step, after) the kept ones (the demo's `window`)
-POSE_DIM = 229
 STD_EPS = 1e-10  # added to std, as the reference does
 TOP_K = 3  # labels the demo draws per person
 
 
 # --- normalisation ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PoseNormalisation:
-    """mean/std of the 229-d pose vector; mean_std.npy's (1, D <= 229) padded with 0 / 1 (camera not normalised)."""
-
-    mean: np.ndarray  # (229,) float32
-    std: np.ndarray  # (229,) float32
-
-
-def normalisation_from_mean_std(mean_std: object) -> PoseNormalisation:
-    """From the content of mean_std.npy: `(mean, std)`, each `(1, D)` or `(D,)`, with D <= 229."""
-    if isinstance(mean_std, PoseNormalisation):
-        return mean_std
-    try:
-        mean, std = (np.asarray(a, dtype=np.float64).reshape(-1) for a in mean_std)  # type: ignore[union-attr]
-    except (TypeError, ValueError) as exc:
-        raise WeightsError(f"mean_std must hold (mean, std), got {type(mean_std).__name__}: {exc}") from exc
-    if mean.shape != std.shape or mean.size > POSE_DIM:
-        raise WeightsError(f"mean_std holds mean {mean.shape} and std {std.shape}; both must be (D<={POSE_DIM},).")
-    pad = POSE_DIM - mean.size
-    mean = np.concatenate([mean, np.zeros(pad)]).astype(np.float32)
-    std = np.concatenate([std, np.ones(pad)]).astype(np.float32)
-    return PoseNormalisation(mean=mean, std=std)
-
-
-class _NumpyArrayUnpickler(pickle.Unpickler):
-    """For a mean_std.npy saved as an object array: only numpy arrays may be rebuilt."""
-
-    _allowed = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
-    }
-
-    def find_class(self, module: str, name: str) -> object:
-        if (module, name) in self._allowed:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-
-
-def read_mean_std(path: Path) -> PoseNormalisation:
-    """mean_std.npy: a float array (2, 1, D) or a pickled pair of arrays (read without running code)."""
-    if not path.is_file():
-        raise WeightsError(f"mean_std.npy not found: {path}. Run `python -m lart_demo weights status`.")
-    try:
-        try:
-            data = np.load(path, allow_pickle=False)
-        except ValueError:  # an object array: a pickled (mean, std) pair
-            with path.open("rb") as fh:
-                version = np.lib.format.read_magic(fh)
-                if version == (1, 0):
-                    np.lib.format.read_array_header_1_0(fh)
-                else:
-                    np.lib.format.read_array_header_2_0(fh)
-                data = _NumpyArrayUnpickler(io.BytesIO(fh.read())).load()
-    except (OSError, ValueError, pickle.UnpicklingError, EOFError) as exc:
-        raise WeightsError(f"Could not read {path.name}: {exc}. Delete it and download it again.") from exc
-    return normalisation_from_mean_std(data)
 
 
 # --- windows ----------------------------------------------------------------------------------------

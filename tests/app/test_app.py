@@ -9,20 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from lart_demo.app import (
+from lart_demo.app import build_ui
+from lart_demo.app.handlers import example_clip, request_from_widgets
+from lart_demo.app.runner import (
     GPU_LOAD_S,
     GPU_MAX_S,
     GPU_S_PER_FRAME,
     StageClock,
-    build_ui,
     estimate_gpu_seconds,
-    example_clip,
-    limits_text,
-    random_banner,
-    request_from_widgets,
-    weights_panel,
     with_zero_gpu,
 )
+from lart_demo.app.text import limits_text, random_banner, weights_panel
 from lart_demo.config import Settings
 from lart_demo.errors import InputError, VideoError
 from lart_demo.pipeline.run import AnalysisRequest, Cancelled, RunOutput
@@ -43,7 +40,7 @@ def test_request_from_widgets_maps_options(tmp_path: Path) -> None:
     assert s.max_duration_s == 3.0
     # the browser sends 0 for empty number boxes: no window
     req = widgets(Settings(), url=" https://youtu.be/dQw4w9WgXcQ ", start=0, end=0)
-    assert (req.source, req.start_s, req.end_s) == ("https://youtu.be/dQw4w9WgXcQ", None, None)
+    assert (req.source, req.start_s, req.end_s) == ("https://www.youtube.com/watch?v=dQw4w9WgXcQ", None, None)
 
 
 @pytest.mark.parametrize(
@@ -54,6 +51,8 @@ def test_request_from_widgets_maps_options(tmp_path: Path) -> None:
         ({"file": "a.mp4", "start": 3.0, "end": 2.0}, "End must be after start."),
         ({"file": "a.mp4", "start": -1.0}, "Start must be 0 s or later."),
         ({"file": "a.mp4", "max_duration": -5}, "Max duration must be more than 0 s."),
+        ({"url": "/etc/passwd"}, "The link field takes a link to one YouTube video"),
+        ({"url": "file:///etc/passwd"}, "The link field takes a link to one YouTube video"),
     ],
 )
 def test_request_from_widgets_rejects_bad_combinations(kwargs: dict, message: str) -> None:
@@ -77,8 +76,8 @@ def test_stage_clock_counts_and_estimates() -> None:
 
 
 def test_limits_text_states_the_caps() -> None:
-    text = limits_text(Settings(max_upload_mb=123, max_duration_s=45, max_side=960))
-    assert "123 MB" in text and "first 45 s" in text and "960 px" in text
+    text = limits_text(Settings(max_upload_mb=123, max_duration_s=45, max_side=960), queue_size=7)
+    assert "123 MB" in text and "first 45 s" in text and "960 px" in text and "up to 7 more" in text
 
 
 def test_weights_panel_lists_what_is_missing(tmp_path: Path, tiny_weights: Path) -> None:

@@ -128,10 +128,10 @@ def check_run(base_url: str, outputs: tuple, tmp_path: Path, expected_frames: in
             np.testing.assert_allclose(values, column, atol=5e-4 + 1e-7)
         assert person["start"] == pytest.approx(track.frames[0] / result.clip.fps)
 
-    # actions.csv: the random-weights comment line, then one row per (track, frame) with its probabilities
+    # actions.csv: one row per (track, frame) with its probabilities and the random-weights flag
     with by_name["actions.csv"].open(newline="", encoding="utf-8") as fh:
-        assert fh.readline().startswith("# random weights")
         rows = list(csv.DictReader(fh))
+    assert {r["random_weights"] for r in rows} == {"1"}
     assert len(rows) == sum(len(t.frames) for t in result.tracks)
     by_key = {(int(r["frame"]), int(r["track_id"])): r for r in rows}
     track = result.tracks[0]
@@ -144,7 +144,7 @@ def check_run(base_url: str, outputs: tuple, tmp_path: Path, expected_frames: in
     tracks = read_results(by_name["tracks.pkl"])
     frames = [tracks[k] for k in sorted(tracks)]
     assert len(frames) == expected_frames
-    assert all("label" in f and "ava_action" in f for f in frames)
+    assert all("label" in f and "ava_action" in f and f["random_weights"] is True for f in frames)
     for track in result.tracks:
         for frame in track.frames[track.has_detection]:
             entry = frames[int(frame)]

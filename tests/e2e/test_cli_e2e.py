@@ -75,8 +75,8 @@ def test_results_json_covers_every_frame_of_every_track(jump_run: Path) -> None:
 
 def test_actions_csv_has_a_row_per_track_frame(jump_run: Path) -> None:
     lines = (jump_run / "actions.csv").read_text().splitlines()
-    assert lines[0].startswith("# random weights")
-    rows = list(csv.DictReader(lines[1:]))
+    rows = list(csv.DictReader(lines))
+    assert {r["random_weights"] for r in rows} == {"1"}
     assert len(rows) == 2 * 171
     first = rows[0]
     assert {"frame", "time_s", "track_id", "top1", "top1_prob"} <= set(first)
@@ -87,6 +87,7 @@ def test_tracks_pkl_is_phalp_compatible_with_lart_labels(jump_run: Path) -> None
     results = read_results(jump_run / "tracks.pkl")
     assert len(results) == 171
     frame = next(iter(results.values()))
+    assert all(f["random_weights"] is True for f in results.values())  # the file says its contents are noise
     for key in ("tid", "bbox", "tracked_time", "smpl", "camera", "3d_joints", "label", "ava_action"):
         assert key in frame, key
     for tid in frame["tid"]:

@@ -12,7 +12,6 @@ import torch
 import yaml
 
 from lart_demo.errors import ModelError
-from lart_demo.models.checkpoint import torch_load_safe
 from lart_demo.models.mvit import (
     RELEASED_MVIT_YAML,
     TINY_MVIT_YAML,
@@ -24,6 +23,7 @@ from lart_demo.models.mvit import (
     rel_pos_index,
     write_random_weights,
 )
+from lart_demo.safe_load import load_torch
 from lart_demo.weights.files import WeightFiles
 
 
@@ -77,7 +77,7 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> WeightFiles:
 
 
 def test_random_weights_use_the_released_container(tiny_weights: WeightFiles) -> None:
-    ckpt = torch_load_safe(tiny_weights.mvit_checkpoint)
+    ckpt = load_torch(tiny_weights.mvit_checkpoint)
     assert set(ckpt) == {"epoch", "model_state", "cfg"}
     assert isinstance(ckpt["cfg"], str)
     assert read_mvit_config(tiny_weights.mvit_config) == mvit_config_from_dict(yaml.safe_load(ckpt["cfg"]))
@@ -90,7 +90,7 @@ def test_random_weights_use_the_released_container(tiny_weights: WeightFiles) ->
 
 
 def _rewrite(tiny_weights: WeightFiles, tmp_path: Path, edit) -> Path:  # type: ignore[no-untyped-def]
-    ckpt = torch_load_safe(tiny_weights.mvit_checkpoint)
+    ckpt = load_torch(tiny_weights.mvit_checkpoint)
     edit(ckpt["model_state"])
     path = tmp_path / "mvit.pyth"
     torch.save(ckpt, path)
@@ -124,7 +124,7 @@ def test_rel_pos_length_mismatch_is_interpolated_loudly(
     with caplog.at_level(logging.WARNING):
         model = load_mvit(path, tiny_weights.mvit_config)
     assert key in caplog.text
-    assert model.state_dict()[key].shape == torch_load_safe(tiny_weights.mvit_checkpoint)["model_state"][key].shape
+    assert model.state_dict()[key].shape == load_torch(tiny_weights.mvit_checkpoint)["model_state"][key].shape
 
 
 def test_batched_clips_equal_one_at_a_time(tiny_weights: WeightFiles) -> None:

@@ -13,6 +13,7 @@ import yaml
 
 from lart_demo.errors import ModelError, WeightsError
 from lart_demo.models.checkpoint import assign_state_dict
+from lart_demo.models.pose_normalisation import read_mean_std
 from lart_demo.models.pose_predictor import (
     POSE_DIM,
     TINY_CONFIG,
@@ -22,7 +23,6 @@ from lart_demo.models.pose_predictor import (
     load_pose_predictor,
     pose_predictor_state_dict_from_checkpoint,
     read_config,
-    read_mean_std,
     write_random_weights,
 )
 from lart_demo.weights.files import WeightFiles
@@ -75,7 +75,8 @@ def test_tiny_files_roundtrip(weights: WeightFiles, model: PosePredictor) -> Non
     assert all(k.startswith("encoder.") for k in saved)
     for key, value in saved.items():  # every tensor loaded, pose_shape_encoder included
         torch.testing.assert_close(model.state_dict()[key], value, rtol=0, atol=0)
-    mean, std = read_mean_std(weights.mean_std)
+    norm = read_mean_std(weights.mean_std)
+    mean, std = norm.mean, norm.std
     np.testing.assert_allclose(model.mean.numpy().reshape(-1), mean, rtol=1e-6)
     assert (std[-3:] == 1).all() and (mean[-3:] == 0).all()  # 226 stored, padded to 229
 
@@ -170,11 +171,12 @@ def test_mean_std_file_forms(tmp_path: Path) -> None:
     np.save(tmp_path / "a.npy", np.stack([mean, std]))
     np.save(tmp_path / "b.npy", np.array([mean, std[:, :]], dtype=object), allow_pickle=True)
     for name in ("a.npy", "b.npy"):
-        m, s = read_mean_std(tmp_path / name)
+        norm = read_mean_std(tmp_path / name)
+        m, s = norm.mean, norm.std
         assert m.shape == s.shape == (229,) and m[225] == 225 and m[226:].tolist() == [0, 0, 0]
         assert s[:226].tolist() == [2.0] * 226 and s[226:].tolist() == [1, 1, 1]
     np.save(tmp_path / "c.npy", np.array([Path("x"), Path("y")], dtype=object), allow_pickle=True)
-    with pytest.raises(ModelError, match="refusing"):
+    with pytest.raises(WeightsError, match=r"Refused to load c\.npy: it refers to pathlib"):
         read_mean_std(tmp_path / "c.npy")
 
 

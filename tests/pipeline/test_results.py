@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from lart_demo.errors import InputError
@@ -87,8 +88,12 @@ def test_random_weights_are_announced_in_json_and_csv(tmp_path: Path) -> None:
     result = _result(random_weights=True)
     data = json.loads(result.write_json(tmp_path / "r.json").read_text())
     assert data["random_weights"] is True and data["warning"] == RANDOM_WEIGHTS_WARNING
-    first = result.write_actions_csv(tmp_path / "a.csv").read_text().splitlines()[0]
-    assert first == f"# {RANDOM_WEIGHTS_WARNING}"
+    # the flag is a column, so pandas reads the real columns with no options
+    table = pd.read_csv(result.write_actions_csv(tmp_path / "a.csv"))
+    assert list(table.columns[:5]) == ["frame", "time_s", "track_id", "has_detection", "random_weights"]
+    assert (table["random_weights"] == 1).all() and len(table.columns) == 5 + 6 + 60
+    plain = pd.read_csv(_result().write_actions_csv(tmp_path / "b.csv"))
+    assert (plain["random_weights"] == 0).all()
 
 
 def test_actions_csv_rows_and_top3(tmp_path: Path) -> None:

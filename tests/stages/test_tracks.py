@@ -143,3 +143,12 @@ def test_results_pkl_round_trip(tmp_path) -> None:
         read_results(bad)
     with pytest.raises(InputError, match="not found"):
         read_results(tmp_path / "missing.pkl")
+
+
+def test_results_pkl_of_random_weights_says_so_in_every_frame(tmp_path) -> None:
+    results, _ = _location_only_run(4)
+    back = read_results(write_results(results, tmp_path / "r.pkl", random_weights=True))
+    assert [f["random_weights"] for f in back.values()] == [True] * len(results)
+    assert all("random_weights" not in f for f in results.values())  # the caller's dict is not changed
+    plain = read_results(write_results(results, tmp_path / "p.pkl"))
+    assert all("random_weights" not in f for f in plain.values())

@@ -16,10 +16,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lart_demo import weights as W
 from lart_demo.config import Settings
 from lart_demo.errors import WeightsError
+from lart_demo.weights import random as weights_random
+from lart_demo.weights.cli import weights_cli
+from lart_demo.weights.fetch import DOWNLOADS_DIR, download_weights
 from lart_demo.weights.files import WeightFiles
+from lart_demo.weights.manifest import Manifest, load_manifest
+from lart_demo.weights.mirror import mirror_weights, pin_manifest
+from lart_demo.weights.random import (
+    RANDOM_BANNER,
+    _random_smpl_body,
+    _write_random_body_files,
+    make_random_weights,
+    random_weights_info,
+)
+from lart_demo.weights.smpl import convert_smpl, ensure_smpl
+from lart_demo.weights.status import missing_for, weights_status
+from lart_demo.weights.verify import verify_file
 
 # ----------------------------------------------------------------------------------------------
 # a local HTTP server with Range support, scripted truncation and a request log
@@ -90,11 +104,11 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _write_manifest(tmp_path: Path, files: list[dict], archives: dict | None = None) -> W.Manifest:
+def _write_manifest(tmp_path: Path, files: list[dict], archives: dict | None = None) -> Manifest:
     data = {"manifest_version": 1, "stages": {"pose": "", "actions": ""}, "archives": archives or {}, "files": files}
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps(data))
-    return W.load_manifest(path)
+    return load_manifest(path)
 
 
 def _entry(file_id: str, path: str, sources: list[dict], **extra: object) -> dict:
@@ -110,7 +124,7 @@ def _no_hub(*args: object) -> str:
 
 
 def test_manifest_paths_match_weight_files_layout(tmp_path: Path) -> None:
-    manifest = W.load_manifest()
+    manifest = load_manifest()
     files = WeightFiles(tmp_path)
     ids = [e.id for e in manifest.files]
     assert len(ids) == len(set(ids))
@@ -137,7 +151,7 @@ def test_manifest_paths_match_weight_files_layout(tmp_path: Path) -> None:
 
 
 def test_status_on_empty_folder(tmp_path: Path) -> None:
-    statuses = W.weights_status(Settings(weights_dir=tmp_path / "w"))
+    statuses = weights_status(Settings(weights_dir=tmp_path / "w"))
     assert statuses and not any(s.present for s in statuses)
     smpl = next(s for s in statuses if s.id == "smpl_neutral")
     assert smpl.path == WeightFiles(tmp_path / "w").smpl_neutral_clean
@@ -159,18 +173,18 @@ def test_status_on_partial_folder_checks_sizes(tmp_path: Path) -> None:
     (root / "x").mkdir(parents=True)
     (root / "x" / "a.bin").write_bytes(b"abcd")
     (root / "x" / "b.bin").write_bytes(b"abc")  # truncated copy
-    by_id = {s.id: s for s in W.weights_status(Settings(weights_dir=root), manifest)}
+    by_id = {s.id: s for s in weights_status(Settings(weights_dir=root), manifest)}
     assert by_id["a"].present and by_id["a"].size == 4
     assert not by_id["b"].present and "wrong size" in by_id["b"].detail
     assert not by_id["c"].present and by_id["c"].detail == "missing"
-    assert [s.id for s in W.missing_for(Settings(weights_dir=root), ["pose"], manifest)] == ["b", "c"]
-    assert W.missing_for(Settings(weights_dir=root), ["actions"], manifest) == []
+    assert [s.id for s in missing_for(Settings(weights_dir=root), ["pose"], manifest)] == ["b", "c"]
+    assert missing_for(Settings(weights_dir=root), ["actions"], manifest) == []
 
 
 def test_status_reports_smpl_conversion_pending(tmp_path: Path) -> None:
     user_file = tmp_path / "basicModel.pkl"
     user_file.write_bytes(b"x")
-    statuses = W.weights_status(Settings(weights_dir=tmp_path / "w", smpl_path=user_file))
+    statuses = weights_status(Settings(weights_dir=tmp_path / "w", smpl_path=user_file))
     st = next(s for s in statuses if s.id == "smpl_neutral")
     assert not st.present and "will be converted" in st.detail
 
@@ -191,19 +205,19 @@ def test_download_resumes_verifies_and_never_leaves_partial_files(tmp_path: Path
     target = tmp_path / "w" / "d" / "good.npy"
     seen: list[tuple[str, int, int | None]] = []
     with pytest.raises(WeightsError) as err:
-        W.download_weights(settings, manifest=manifest, hub_download=_no_hub, progress=lambda *a: seen.append(a))
+        download_weights(settings, manifest=manifest, hub_download=_no_hub, progress=lambda *a: seen.append(a))
     assert "d/good.npy" in str(err.value) and "resume" in str(err.value)
     assert not target.exists()
-    parts = list((tmp_path / "w" / W.DOWNLOADS_DIR).rglob("*.part"))
+    parts = list((tmp_path / "w" / DOWNLOADS_DIR).rglob("*.part"))
     assert len(parts) == 1 and parts[0].stat().st_size == 100_000
-    W.download_weights(settings, manifest=manifest, hub_download=_no_hub)
+    download_weights(settings, manifest=manifest, hub_download=_no_hub)
     assert target.read_bytes() == good
     assert server.requests[-1] == ("/good.npy", "bytes=100000-")
-    assert not list((tmp_path / "w" / W.DOWNLOADS_DIR).rglob("*.part"))
+    assert not list((tmp_path / "w" / DOWNLOADS_DIR).rglob("*.part"))
     assert seen and seen[-1][1] == 100_000
     # nothing to do the second time: no request
     count = len(server.requests)
-    W.download_weights(settings, manifest=manifest, hub_download=_no_hub)
+    download_weights(settings, manifest=manifest, hub_download=_no_hub)
     assert len(server.requests) == count
 
 
@@ -220,7 +234,7 @@ def test_sha_mismatch_falls_back_to_next_source_and_leaves_nothing(tmp_path: Pat
     )
     settings = Settings(weights_dir=tmp_path / "w", hf_repo="")
     with pytest.raises(WeightsError) as err:
-        W.download_weights(settings, manifest=manifest, hub_download=_no_hub)
+        download_weights(settings, manifest=manifest, hub_download=_no_hub)
     message = str(err.value)
     assert "1 weight file(s) are missing" in message and "g.json" in message and "sha256 mismatch" in message
     assert (tmp_path / "w" / "f.json").read_bytes() == good
@@ -234,7 +248,7 @@ def test_error_page_is_rejected_by_the_content_check(tmp_path: Path, server: _Se
         tmp_path, [_entry("m", "m.npz", [{"url": server.url("/m.npz")}], check={"kind": "npz", "keys": ["pose"]})]
     )
     with pytest.raises(WeightsError, match="not a valid npz file"):
-        W.download_weights(Settings(weights_dir=tmp_path / "w", hf_repo=""), manifest=manifest, hub_download=_no_hub)
+        download_weights(Settings(weights_dir=tmp_path / "w", hf_repo=""), manifest=manifest, hub_download=_no_hub)
     assert not (tmp_path / "w" / "m.npz").exists()
 
 
@@ -257,7 +271,7 @@ def test_offline_failure_lists_what_is_missing_and_how_to_provide_it(tmp_path: P
 
     settings = Settings(weights_dir=tmp_path / "w", hf_repo="me/mirror", hf_revision="abc123")
     with pytest.raises(WeightsError) as err:
-        W.download_weights(settings, manifest=manifest, hub_download=offline_hub, timeout=5)
+        download_weights(settings, manifest=manifest, hub_download=offline_hub, timeout=5)
     message = str(err.value)
     assert message.startswith("2 weight file(s) are missing")
     # each file says how to get it (its sources), the failures are summarised once
@@ -267,7 +281,7 @@ def test_offline_failure_lists_what_is_missing_and_how_to_provide_it(tmp_path: P
     assert "127.0.0.1:9 (cannot connect" in message
     # the Hub and the dead host are tried once, then skipped for the other files
     assert hub_calls == ["x/a.bin"]
-    assert not (tmp_path / "w" / "x").exists() and not (tmp_path / "w" / W.DOWNLOADS_DIR).exists()
+    assert not (tmp_path / "w" / "x").exists() and not (tmp_path / "w" / DOWNLOADS_DIR).exists()
 
 
 def test_hub_comes_first_at_the_pinned_revision(tmp_path: Path, server: _Server) -> None:
@@ -283,7 +297,7 @@ def test_hub_comes_first_at_the_pinned_revision(tmp_path: Path, server: _Server)
         return str(out)
 
     settings = Settings(weights_dir=tmp_path / "w", hf_repo="me/mirror", hf_revision="0123abcd")
-    W.download_weights(settings, manifest=manifest, hub_download=fake_hub)
+    download_weights(settings, manifest=manifest, hub_download=fake_hub)
     assert calls == [("me/mirror", "x/a.bin", "0123abcd")]
     assert (tmp_path / "w" / "x" / "a.bin").read_bytes() == data
     assert server.requests == []
@@ -312,11 +326,11 @@ def test_archive_members_are_extracted_and_the_archive_removed(tmp_path: Path, s
         ],
         archives,
     )
-    W.download_weights(Settings(weights_dir=tmp_path / "w", hf_repo=""), manifest=manifest, hub_download=_no_hub)
+    download_weights(Settings(weights_dir=tmp_path / "w", hf_repo=""), manifest=manifest, hub_download=_no_hub)
     assert (tmp_path / "w" / "h" / "epoch.ckpt").read_bytes() == ckpt
     assert (tmp_path / "w" / "h" / "model_config.yaml").read_bytes() == cfg
     assert [p for p, _ in server.requests].count("/data.tar.gz") == 1  # downloaded once for both members
-    assert not list((tmp_path / "w" / W.DOWNLOADS_DIR).rglob("*.archive"))
+    assert not list((tmp_path / "w" / DOWNLOADS_DIR).rglob("*.archive"))
 
 
 def test_random_folder_refuses_downloads(tmp_path: Path) -> None:
@@ -324,7 +338,7 @@ def test_random_folder_refuses_downloads(tmp_path: Path) -> None:
     root.mkdir()
     WeightFiles(root).random_marker.write_text("{}")
     with pytest.raises(WeightsError, match="random weights"):
-        W.download_weights(Settings(weights_dir=root), hub_download=_no_hub)
+        download_weights(Settings(weights_dir=root), hub_download=_no_hub)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -354,7 +368,7 @@ def _chumpy_smpl_pickle(monkeypatch: pytest.MonkeyPatch, path: Path) -> dict[str
     import scipy.sparse
 
     ch = _install_fake_chumpy(monkeypatch)
-    body = W._random_smpl_body(seed=3)
+    body = _random_smpl_body(seed=3)
     released = dict(body)
     for key in ("v_template", "shapedirs", "posedirs", "J", "weights"):
         released[key] = ch(body[key])
@@ -370,7 +384,7 @@ def _chumpy_smpl_pickle(monkeypatch: pytest.MonkeyPatch, path: Path) -> dict[str
 def test_smpl_pickle_with_chumpy_objects_converts_to_clean_npz(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     src = tmp_path / "basicModel_neutral_lbs_10_207_0_v1.0.0.pkl"
     body = _chumpy_smpl_pickle(monkeypatch, src)
-    clean = W.convert_smpl(src, tmp_path / "SMPL_NEUTRAL.npz")
+    clean = convert_smpl(src, tmp_path / "SMPL_NEUTRAL.npz")
     with np.load(clean, allow_pickle=False) as data:
         for key in ("v_template", "shapedirs", "posedirs", "weights", "f", "kintree_table"):
             np.testing.assert_array_equal(data[key], body[key])
@@ -383,7 +397,7 @@ def test_smpl_is_not_downloaded_without_licence_acceptance(tmp_path: Path, serve
         [_entry("smpl_neutral", "smpl/SMPL_NEUTRAL.pkl", [{"url": server.url("/smpl.pkl")}], licensed="smpl")],
     )
     with pytest.raises(WeightsError) as err:
-        W.download_weights(Settings(weights_dir=tmp_path / "w", hf_repo=""), manifest=manifest, hub_download=_no_hub)
+        download_weights(Settings(weights_dir=tmp_path / "w", hf_repo=""), manifest=manifest, hub_download=_no_hub)
     assert "licence has not been accepted" in str(err.value) and "--smpl-path" in str(err.value)
     assert "--accept-smpl-license" in str(err.value)
     assert server.requests == []
@@ -409,7 +423,7 @@ def test_smpl_download_after_acceptance_is_cleaned(
     )
     root = tmp_path / "w"
     settings = Settings(weights_dir=root, hf_repo="", accept_smpl_license=True)
-    statuses = W.download_weights(settings, manifest=manifest, hub_download=_no_hub)
+    statuses = download_weights(settings, manifest=manifest, hub_download=_no_hub)
     assert statuses[0].present and statuses[0].path == WeightFiles(root).smpl_neutral_clean
     with np.load(WeightFiles(root).smpl_neutral_clean, allow_pickle=False) as data:
         np.testing.assert_array_equal(data["v_template"], body["v_template"])
@@ -421,7 +435,7 @@ def test_smpl_from_user_path_needs_no_network(tmp_path: Path, smpl_dir: Path) ->
     )
     root = tmp_path / "w"
     settings = Settings(weights_dir=root, hf_repo="", smpl_path=smpl_dir / "SMPL_NEUTRAL.pkl")
-    W.download_weights(settings, manifest=manifest, hub_download=_no_hub)
+    download_weights(settings, manifest=manifest, hub_download=_no_hub)
     with np.load(WeightFiles(root).smpl_neutral_clean, allow_pickle=False) as data:
         assert data["v_template"].shape[1] == 3 and data["J_regressor"].shape[1] == data["v_template"].shape[0]
     assert not WeightFiles(root).smpl_neutral.exists()  # the licensed original is not copied
@@ -430,17 +444,17 @@ def test_smpl_from_user_path_needs_no_network(tmp_path: Path, smpl_dir: Path) ->
 def test_ensure_smpl_converts_a_user_copy_and_never_downloads(tmp_path: Path, smpl_dir: Path) -> None:
     root = tmp_path / "w"
     with pytest.raises(WeightsError, match="SMPL body model is not in .*smpl.is.tue.mpg.de"):
-        W.ensure_smpl(Settings(weights_dir=root, accept_smpl_license=True))
-    clean = W.ensure_smpl(Settings(weights_dir=root, smpl_path=smpl_dir / "SMPL_NEUTRAL.pkl"))
+        ensure_smpl(Settings(weights_dir=root, accept_smpl_license=True))
+    clean = ensure_smpl(Settings(weights_dir=root, smpl_path=smpl_dir / "SMPL_NEUTRAL.pkl"))
     assert clean == WeightFiles(root).smpl_neutral_clean and clean.is_file()
-    assert W.ensure_smpl(Settings(weights_dir=root)) == clean  # cached: no path needed any more
+    assert ensure_smpl(Settings(weights_dir=root)) == clean  # cached: no path needed any more
 
 
 def test_smpl_path_that_does_not_exist_is_reported(tmp_path: Path) -> None:
     manifest = _write_manifest(tmp_path, [_entry("smpl_neutral", "smpl/SMPL_NEUTRAL.pkl", [], licensed="smpl")])
     settings = Settings(weights_dir=tmp_path / "w", hf_repo="", smpl_path=tmp_path / "nope.pkl")
     with pytest.raises(WeightsError, match="nope.pkl, which does not exist"):
-        W.download_weights(settings, manifest=manifest, hub_download=_no_hub)
+        download_weights(settings, manifest=manifest, hub_download=_no_hub)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -453,7 +467,7 @@ def test_random_body_is_a_closed_smpl_format_mesh(tmp_path: Path) -> None:
     from lart_demo.models.smpl import load_smpl
 
     files = WeightFiles(tmp_path)
-    W._write_random_body_files(files, seed=0)
+    _write_random_body_files(files, seed=0)
     with files.smpl_neutral.open("rb") as fh:
         raw = pickle.load(fh)  # plain numpy: loads without chumpy
     assert set(raw) >= {
@@ -490,15 +504,15 @@ def test_random_body_is_a_closed_smpl_format_mesh(tmp_path: Path) -> None:
 def test_make_random_fails_loudly_for_a_module_without_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = types.ModuleType("lart_demo.models.fake_model")
     monkeypatch.setitem(sys.modules, "lart_demo.models.fake_model", fake)
-    monkeypatch.setattr(W, "RANDOM_WEIGHT_WRITERS", ("fake_model",))
+    monkeypatch.setattr(weights_random, "RANDOM_WEIGHT_WRITERS", ("fake_model",))
     with pytest.raises(WeightsError, match="lart_demo.models.fake_model has no write_random_weights"):
-        W.make_random_weights(tmp_path / "r")
+        make_random_weights(tmp_path / "r")
     assert not (tmp_path / "r").exists()  # checked before anything is written
 
 
 def test_make_random_calls_each_writer_and_writes_the_marker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    manifest = W.load_manifest()
+    manifest = load_manifest()
 
     def writer(weights_dir: Path, profile: str = "tiny", seed: int = 0) -> list[Path]:
         calls.append((weights_dir, profile, seed))
@@ -514,14 +528,14 @@ def test_make_random_calls_each_writer_and_writes_the_marker(tmp_path: Path, mon
     fake = types.ModuleType("lart_demo.models.fake_model")
     fake.write_random_weights = writer
     monkeypatch.setitem(sys.modules, "lart_demo.models.fake_model", fake)
-    monkeypatch.setattr(W, "RANDOM_WEIGHT_WRITERS", ("fake_model",))
+    monkeypatch.setattr(weights_random, "RANDOM_WEIGHT_WRITERS", ("fake_model",))
     root = tmp_path / "r"
-    W.make_random_weights(root, profile="full", seed=7)
+    make_random_weights(root, profile="full", seed=7)
     assert calls == [(root, "full", 7)]
-    info = W.random_weights_info(root)
-    assert info is not None and info["banner"] == W.RANDOM_BANNER and info["profile"] == "full"
-    assert all(s.present for s in W.weights_status(Settings(weights_dir=root)))
-    W.make_random_weights(root, profile="tiny", seed=1)  # a random folder may be rewritten
+    info = random_weights_info(root)
+    assert info is not None and info["banner"] == RANDOM_BANNER and info["profile"] == "full"
+    assert all(s.present for s in weights_status(Settings(weights_dir=root)))
+    make_random_weights(root, profile="tiny", seed=1)  # a random folder may be rewritten
 
 
 def test_make_random_refuses_a_folder_with_real_weights(tmp_path: Path) -> None:
@@ -529,14 +543,14 @@ def test_make_random_refuses_a_folder_with_real_weights(tmp_path: Path) -> None:
     (root / "lart").mkdir(parents=True)
     WeightFiles(root).lart_checkpoint.write_bytes(b"real")
     with pytest.raises(WeightsError, match="refusing to overwrite"):
-        W.make_random_weights(root)
+        make_random_weights(root)
     assert WeightFiles(root).lart_checkpoint.read_bytes() == b"real"
 
 
 def test_make_random_with_the_real_model_modules(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     import importlib
 
-    for name in W.RANDOM_WEIGHT_WRITERS:
+    for name in weights_random.RANDOM_WEIGHT_WRITERS:
         try:
             module = importlib.import_module(f"lart_demo.models.{name}")
         except ImportError:
@@ -544,15 +558,15 @@ def test_make_random_with_the_real_model_modules(tmp_path: Path, capsys: pytest.
         if not hasattr(module, "write_random_weights"):
             pytest.skip(f"lart_demo.models.{name} has no write_random_weights yet")
     root = tmp_path / "r"
-    assert W.weights_cli(["make-random", str(root), "--profile", "tiny", "--seed", "0"]) == 0
-    statuses = W.weights_status(Settings(weights_dir=root))
+    assert weights_cli(["make-random", str(root), "--profile", "tiny", "--seed", "0"]) == 0
+    statuses = weights_status(Settings(weights_dir=root))
     assert all(s.present for s in statuses), [s.id for s in statuses if not s.present]
     assert WeightFiles(root).is_random()
-    assert W.missing_for(Settings(weights_dir=root), ["pose", "actions"]) == []
-    for entry in W.load_manifest().files:  # the content checks accept every file in its released format
-        W.verify_file(entry.target(root), entry, released=False)
-    assert W.weights_cli(["status", "--weights", str(root)]) == 0
-    assert W.RANDOM_BANNER in capsys.readouterr().out
+    assert missing_for(Settings(weights_dir=root), ["pose", "actions"]) == []
+    for entry in load_manifest().files:  # the content checks accept every file in its released format
+        verify_file(entry.target(root), entry, released=False)
+    assert weights_cli(["status", "--weights", str(root)]) == 0
+    assert RANDOM_BANNER in capsys.readouterr().out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -577,7 +591,7 @@ def test_mirror_plan_uploads_origin_files_but_never_smpl(tmp_path: Path, server:
         return f"commit{len(uploads)}"
 
     settings = Settings(weights_dir=tmp_path / "w", hf_repo="someone/else")
-    items = W.mirror_weights("me/mirror", None, settings=settings, manifest=manifest, uploader=fake_upload)
+    items = mirror_weights("me/mirror", None, settings=settings, manifest=manifest, uploader=fake_upload)
     root = tmp_path / "w"
     assert uploads == [(root / "x" / "a.bin", "x/a.bin", "me/mirror"), (root / "b.bin", "b.bin", "me/mirror")]
     assert [(i.path_in_repo, i.size, i.sha256, i.commit) for i in items] == [
@@ -586,27 +600,27 @@ def test_mirror_plan_uploads_origin_files_but_never_smpl(tmp_path: Path, server:
     ]
     assert "/smpl" not in [p for p, _ in server.requests]
     # pinning writes sizes and hashes into the manifest, and downloads then verify them
-    W.pin_manifest(items, tmp_path / "manifest.json")
-    pinned = W.load_manifest(tmp_path / "manifest.json")
+    pin_manifest(items, tmp_path / "manifest.json")
+    pinned = load_manifest(tmp_path / "manifest.json")
     assert (pinned.file("b").size, pinned.file("b").sha256) == (6, _sha(b))
     assert pinned.file("smpl_neutral").sha256 is None
     WeightFiles(root).random_marker.write_text("{}")
     with pytest.raises(WeightsError, match="refusing to mirror"):
-        W.mirror_weights("me/mirror", None, settings=settings, manifest=manifest, uploader=lambda *args: None)
+        mirror_weights("me/mirror", None, settings=settings, manifest=manifest, uploader=lambda *args: None)
 
 
 def test_cli_status_and_failed_download_print_one_message(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     settings = Settings(weights_dir=tmp_path / "w", hf_repo="")
-    assert W.weights_cli(["status"], settings=settings) == 1
+    assert weights_cli(["status"], settings=settings) == 1
     out = capsys.readouterr().out
     assert "MISSING" in out and "hmr2/epoch=35-step=1000000.ckpt" in out and "0 of" in out
     with pytest.raises(SystemExit) as exit_info:  # argparse rejects the choice with its usage message
-        W.weights_cli(["make-random", str(tmp_path / "r"), "--profile", "huge"], settings=settings)
+        weights_cli(["make-random", str(tmp_path / "r"), "--profile", "huge"], settings=settings)
     assert exit_info.value.code == 2
     capsys.readouterr()
     root = tmp_path / "rand"
     root.mkdir()
     WeightFiles(root).random_marker.write_text("{}")
-    assert W.weights_cli(["download", "--weights", str(root)], settings=settings) == 1
+    assert weights_cli(["download", "--weights", str(root)], settings=settings) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "Traceback" not in err and "random weights" in err

@@ -197,11 +197,16 @@ class ResultsRecorder:
         return self.results
 
 
-def write_results(results: Mapping[str, Any], path: str | Path) -> Path:
-    """Store a results dict like PHALP (joblib, compress=3)."""
+def write_results(results: Mapping[str, Any], path: str | Path, random_weights: bool = False) -> Path:
+    """Store a results dict like PHALP (joblib, compress=3).
+
+    With `random_weights`, every frame dict also carries `"random_weights": True` (PHALP's readers
+    ignore keys they do not know), so the file says itself that its contents are meaningless.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(dict(results), path, compress=3)
+    data = {key: {**frame, "random_weights": True} for key, frame in results.items()} if random_weights else results
+    joblib.dump(dict(data), path, compress=3)
     return path
 
 

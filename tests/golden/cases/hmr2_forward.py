@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from conftest import SMPL_SYNTHETIC
-
 from golden.cases.compare import assert_rel
+
 from lart_demo.models.hmr2 import load_hmr2
 from lart_demo.models.smpl import load_smpl
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-
 from golden.cases.compare import assert_close, assert_equal, assert_rel
 from golden.cases.hmr2_forward import smpl_files
+
 from lart_demo.models.camera import cam_crop_to_full, person_3d_parameters
 from lart_demo.models.crops import CROP_SIZE, box_center_scale, padded_square, person_crops
 from lart_demo.models.hmr2 import load_hmr2

@@ -12,8 +12,8 @@ import pathlib
 
 import numpy as np
 from conftest import SMPL_SYNTHETIC
-
 from golden.cases.compare import assert_close, assert_equal
+
 from lart_demo.stages.tracking.tracks import build_fast_tracks, track_ids
 
 

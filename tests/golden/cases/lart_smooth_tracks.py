@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-
 from golden.cases.compare import assert_close, assert_equal
+
 from lart_demo.labels import DEFAULT_CLASS_MAPPING, ActionLabels
 from lart_demo.models.lart import load_lart
 from lart_demo.stages.actions import normalisation_from_mean_std, plan_windows, predict_actions, window_masks

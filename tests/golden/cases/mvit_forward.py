@@ -6,8 +6,8 @@ import pathlib
 
 import numpy as np
 import torch
-
 from golden.cases.compare import assert_equal, assert_rel
+
 from lart_demo.models.mvit import load_mvit
 
 TOL = 1e-4  # README: max |x - ref| / max(1, |ref|) for preds, feats, head_in and intermediates

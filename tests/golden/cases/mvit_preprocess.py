@@ -6,8 +6,8 @@ import pathlib
 
 import numpy as np
 import torch
-
 from golden.cases.compare import assert_close, assert_equal, assert_rel
+
 from lart_demo.models.mvit import load_mvit
 from lart_demo.stages.appearance import (
     TrackBoxes,

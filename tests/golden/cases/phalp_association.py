@@ -16,14 +16,15 @@ import numpy as np
 import torch
 import yaml
 from conftest import SMPL_SYNTHETIC
-
 from golden.cases.compare import assert_close, assert_equal, assert_rel
+
 from lart_demo.contracts import PersonObservation
 from lart_demo.models.camera import FOCAL_LENGTH, RENDER_SIZE, person_3d_parameters
-from lart_demo.models.checkpoint import assign_state_dict, torch_load_safe
+from lart_demo.models.checkpoint import assign_state_dict
 from lart_demo.models.hmar import UVAutoencoder, hmar_state_dict_from_checkpoint
 from lart_demo.models.pose_predictor import load_pose_predictor
 from lart_demo.models.smpl import load_smpl
+from lart_demo.safe_load import load_torch
 from lart_demo.stages.tracking.phalp import Tracker, TrackerConfig, association_costs
 
 ENCODER_CONVS = ("conv1x", "conv2", "conv3", "conv4", "conv5", "conv5_1")
@@ -33,7 +34,7 @@ class _UVEncoder:
     """The encoder half of HMAR's UV autoencoder: all the association uses of HMAR (and all this case ships)."""
 
     def __init__(self, path: pathlib.Path) -> None:
-        sd = hmar_state_dict_from_checkpoint(torch_load_safe(path))
+        sd = hmar_state_dict_from_checkpoint(load_torch(path))
         enc = {k[len("encoding_head.") :]: v for k, v in sd.items() if k.startswith("encoding_head.")}
         channels = tuple(int(enc[f"{c}.weight"].shape[0]) for c in ENCODER_CONVS)
         self.head = UVAutoencoder(channels, with_decoder=False).eval()  # type: ignore[arg-type]

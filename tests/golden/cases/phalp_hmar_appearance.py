@@ -7,8 +7,8 @@ import pathlib
 
 import numpy as np
 import torch
-
 from golden.cases.compare import assert_close, assert_equal
+
 from lart_demo.models.hmar import HMARConfig, fuse_uv, load_hmar
 
 

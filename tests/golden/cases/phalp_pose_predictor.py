@@ -9,8 +9,8 @@ import tempfile
 import numpy as np
 import torch
 import yaml
-
 from golden.cases.compare import assert_close, assert_equal
+
 from lart_demo.models.pose_predictor import load_pose_predictor
 
 

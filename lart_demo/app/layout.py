@@ -1,0 +1,117 @@
+"""The page: components and which handler each event calls. No logic lives here."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from lart_demo.app.handlers import STYLES, VIDEO_EXTENSIONS, Handlers, example_clip
+from lart_demo.app.player import SEGMENTS_JS, empty_player_html, player_css, player_js
+from lart_demo.app.runner import QUEUE_SIZE, with_zero_gpu
+from lart_demo.app.text import EXAMPLES_LABEL, INTRO, TITLE, limits_text, random_banner, weights_panel
+from lart_demo.config import Settings
+from lart_demo.pipeline.run import Runner, run_analysis
+
+
+def build_ui(settings: Settings, runner: Runner | None = None, queue_size: int = QUEUE_SIZE) -> gr.Blocks:
+    """The whole app. `runner` is the analysis entry point (default: `run_analysis`, on ZeroGPU when available)."""
+    handlers = Handlers(settings, runner if runner is not None else with_zero_gpu(run_analysis))
+
+    with gr.Blocks(title=TITLE) as demo:
+        gr.Markdown(INTRO)
+        banner = random_banner(settings)
+        gr.Markdown(banner, visible=bool(banner), elem_id="lart-random-banner")
+        panel = weights_panel(settings)
+        gr.Markdown(panel, visible=bool(panel), elem_id="lart-weights-missing")
+        gr.Markdown(limits_text(settings, queue_size), elem_id="lart-limits")
+        with gr.Row():
+            with gr.Column(scale=1, min_width=320):
+                with gr.Tab("Upload"):
+                    file_in = gr.File(
+                        label=f"Video ({', '.join(e.lstrip('.') for e in VIDEO_EXTENSIONS)}; "
+                        f"up to {settings.max_upload_mb:g} MB)",
+                        type="filepath",
+                        elem_id="lart-file",
+                    )
+                    gr.Examples(
+                        examples=[[str(example_clip(settings))]],
+                        inputs=[file_in],
+                        label=EXAMPLES_LABEL,
+                        cache_examples=False,
+                    )
+                with gr.Tab("YouTube"):
+                    url_in = gr.Textbox(
+                        label="YouTube link", placeholder="https://www.youtube.com/watch?v=…", elem_id="lart-url"
+                    )
+                with gr.Row():
+                    start_in = gr.Number(label="Start (s)", value=None, minimum=0, elem_id="lart-start")
+                    end_in = gr.Number(label="End (s; 0 = to the end)", value=None, minimum=0, elem_id="lart-end")
+                with gr.Accordion("Options", open=False, elem_id="lart-options"):
+                    max_people_in = gr.Slider(1, 20, value=settings.max_people, step=1, label="Max people")
+                    labels_in = gr.Slider(0, 5, value=settings.labels_per_person, step=1, label="Labels per person")
+                    min_prob_in = gr.Slider(
+                        0, 1, value=settings.min_label_prob, step=0.05, label="Min label probability"
+                    )
+                    style_in = gr.Radio(STYLES, value=settings.render_style, label="Render style")
+                    blur_in = gr.Checkbox(value=settings.face_blur, label="Blur faces")
+                    max_dur_in = gr.Number(
+                        value=settings.max_duration_s, label="Max duration (s)", minimum=1, elem_id="lart-max-duration"
+                    )
+                with gr.Row():
+                    run_btn = gr.Button("Analyze", variant="primary", elem_id="lart-run")
+                    cancel_btn = gr.Button("Cancel", elem_id="lart-cancel")
+            with gr.Column(scale=2, min_width=480):
+                status = gr.Markdown("", elem_id="lart-status")
+                player = gr.HTML(
+                    empty_player_html(),
+                    elem_id="lart-player",
+                    js_on_load=player_js(),
+                    css_template=player_css(),
+                    apply_default_css=False,
+                )
+                with gr.Accordion("Find moments", open=True):
+                    with gr.Row():
+                        action_in = gr.Dropdown(choices=[], label="Action", elem_id="lart-seg-action")
+                        person_in = gr.Dropdown(
+                            choices=["everyone"], value="everyone", label="Person", elem_id="lart-seg-person"
+                        )
+                        threshold_in = gr.Slider(
+                            0.05, 0.95, value=0.5, step=0.05, label="Threshold", elem_id="lart-seg-threshold"
+                        )
+                    search_btn = gr.Button("Search", elem_id="lart-seg-search")
+                    segments = gr.HTML("", elem_id="lart-segments", js_on_load=SEGMENTS_JS, apply_default_css=False)
+                downloads = gr.File(
+                    label="Downloads", file_count="multiple", interactive=False, elem_id="lart-downloads"
+                )
+                run_dir = gr.Textbox(visible=False)
+
+        inputs = [
+            file_in,
+            url_in,
+            start_in,
+            end_in,
+            max_people_in,
+            labels_in,
+            min_prob_in,
+            style_in,
+            blur_in,
+            max_dur_in,
+        ]
+        run_btn.click(
+            handlers.analyze,
+            inputs=inputs,
+            outputs=[status, player, downloads, action_in, person_in, run_dir],
+            api_name="analyze",
+            concurrency_id="gpu",
+            concurrency_limit=1,
+        )
+        # no `cancels=` on the run event: closing its handler would drop the final status; the run ends itself
+        cancel_btn.click(handlers.cancel, queue=False, api_visibility="private")
+        search_btn.click(
+            handlers.search,
+            inputs=[run_dir, action_in, person_in, threshold_in],
+            outputs=[segments],
+            api_name="segments",
+            concurrency_limit=None,
+        )
+    demo.queue(max_size=queue_size)
+    return demo

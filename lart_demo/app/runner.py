@@ -1,0 +1,224 @@
+"""Running analyses for the page: one worker thread, the ZeroGPU wrapper and the progress stream.
+
+The analysis runs in a worker thread: the event handler yields a status line at least twice a
+second, so cancelling the event (or closing the tab) closes the handler at its next yield, which
+sets the flag the pipeline checks between batches and frees the GPU promptly.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lart_demo.contracts import ProgressFn
+from lart_demo.errors import LartDemoError, ModelError
+from lart_demo.pipeline.run import AnalysisRequest, Cancelled, Runner, RunOutput
+from lart_demo.video.io import probe_video
+from lart_demo.video.sources import looks_like_url
+
+log = logging.getLogger(__name__)
+
+QUEUE_SIZE = 16  # runs waiting for the GPU beyond this are refused with "queue is full"
+STATUS_EVERY_S = 0.5  # the handler yields at least this often, so a cancel takes effect quickly
+# ZeroGPU budget per clip: load + per-frame cost (tracking ~0.55 s/frame on a shared GPU, plus
+# appearance, LART and rendering), clamped to what a Space may ask for.
+GPU_LOAD_S = 30.0
+GPU_S_PER_FRAME = 1.0
+GPU_MAX_S = 600
+
+
+@dataclass
+class Event:
+    kind: str  # "progress" | "done" | "error"
+    payload: Any
+
+
+class StageClock:
+    """Turns (stage, done, total) reports into a status line with counts and an ETA per stage."""
+
+    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
+        self.now = now
+        self.started = now()
+        self.stage = ""
+        self.stage_started = self.started
+        self.stage_number = 0
+
+    def describe(self, stage: str, done: int, total: int | None) -> str:
+        now = self.now()
+        if stage != self.stage:
+            self.stage, self.stage_started = stage, now
+            self.stage_number += 1
+        text = f"**Step {self.stage_number} · {stage}**"
+        if total:
+            text += f": {done}/{total}"
+            elapsed = now - self.stage_started
+            if 0 < done < total and elapsed > 0.5:
+                text += f" · about {math.ceil(elapsed / done * (total - done))} s left in this step"
+        else:
+            text += "…"
+        return text + f" · {now - self.started:.0f} s so far"
+
+
+def estimate_gpu_seconds(request: AnalysisRequest) -> int:
+    """ZeroGPU duration budget from the clip length (local files are probed; links use the window/cap)."""
+    s = request.settings
+    start = request.start_s or 0.0
+    fps = 30.0
+    seconds = s.max_duration_s
+    if not looks_like_url(request.source) and Path(request.source).is_file():
+        try:
+            info = probe_video(request.source)
+        except LartDemoError:
+            return int(GPU_LOAD_S)  # the run will fail fast with a clear message
+        fps = info.fps
+        seconds = max(info.duration_s - start, 0.0)
+    if request.end_s is not None:
+        seconds = min(seconds, max(request.end_s - start, 0.0))
+    if s.max_duration_s:
+        seconds = min(seconds, s.max_duration_s)
+    if s.processing_fps:
+        fps = min(fps, s.processing_fps)
+    frames = math.ceil(seconds * fps - 1e-6)  # as the clip planner counts them
+    return int(min(GPU_LOAD_S + GPU_S_PER_FRAME * frames, GPU_MAX_S))
+
+
+def stream_analysis(runner: Runner, request: AnalysisRequest) -> Iterator[tuple[str, Any]]:
+    """Run `runner` and yield ("progress", (stage, done, total)) items, then ("done", RunOutput).
+
+    Only picklable values go in and out: ZeroGPU runs this in a forked process and sends the
+    arguments and every yielded item through a pipe (a callback or a threading.Event cannot cross).
+    """
+    events: queue.Queue[tuple[str, Any] | None] = queue.Queue()
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["out"] = runner(request, lambda *report: events.put(("progress", report)), threading.Event())
+        except BaseException as exc:  # re-raised below, in the caller's thread
+            outcome["error"] = exc
+        finally:
+            events.put(None)
+
+    threading.Thread(target=work, name="lart-gpu-analysis", daemon=True).start()
+    while (item := events.get()) is not None:
+        yield item
+    if "error" in outcome:
+        raise outcome["error"]
+    yield ("done", outcome["out"])
+
+
+def with_zero_gpu(runner: Runner, spaces_module: Any = None) -> Runner:
+    """`runner` moved onto ZeroGPU with `spaces.GPU` when the `spaces` package is importable, else unchanged.
+
+    The GPU time asked for is estimated from the clip length. Progress streams back from the GPU
+    process. A cancel stops waiting at the next progress report; the GPU process itself ends when
+    its run does or its time is up (ZeroGPU offers no way to stop it early).
+    """
+    if spaces_module is None:
+        try:
+            # optional: only installed on a Hugging Face ZeroGPU Space
+            import spaces as spaces_module  # type: ignore[import-not-found, no-redef]
+        except ImportError:
+            return runner
+
+    def on_gpu(request: AnalysisRequest) -> Iterator[tuple[str, Any]]:
+        yield from stream_analysis(runner, request)
+
+    gpu_stream = spaces_module.GPU(duration=estimate_gpu_seconds)(on_gpu)
+
+    def zero_gpu_runner(request: AnalysisRequest, progress: ProgressFn, cancel: threading.Event) -> RunOutput:
+        stream = gpu_stream(request)
+        try:
+            for kind, payload in stream:
+                if cancel.is_set():
+                    raise Cancelled()
+                if kind == "progress":
+                    progress(*payload)
+                else:
+                    return payload
+        finally:
+            stream.close()
+        raise ModelError("The GPU worker stopped without returning a result. Please try again.")
+
+    return zero_gpu_runner
+
+
+class _AnalysisThread:
+    """The ONE thread of this process that runs analyses, one at a time, for every app built here.
+
+    One thread because an OpenGL (EGL) context made current on a thread cannot be made current on
+    another, and the renderer keeps its context between runs; one at a time because a cancelled run
+    keeps the GPU until it reaches its next cancel check, and the next run must wait for that.
+    """
+
+    def __init__(self) -> None:
+        self.jobs: queue.Queue[Callable[[], None]] = queue.Queue()
+        self.pending = 0
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+
+    def submit(self, job: Callable[[], None], on_wait: Callable[[], None]) -> None:
+        """Queue `job`; `on_wait` is called first when another run is still in progress or waiting."""
+        with self.lock:
+            if self.pending > 0:
+                on_wait()
+            self.pending += 1
+            if self.thread is None:
+                # a daemon thread: stopping the server does not wait for a run in progress
+                self.thread = threading.Thread(target=self._serve, name="lart-analysis", daemon=True)
+                self.thread.start()
+        self.jobs.put(job)
+
+    def _serve(self) -> None:
+        while True:
+            job = self.jobs.get()
+            try:
+                job()
+            finally:
+                with self.lock:
+                    self.pending -= 1
+
+
+_ANALYSIS_THREAD = _AnalysisThread()
+
+
+class Worker:
+    """Starts runs of one app's runner on the analysis thread and hands back their event queue."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+
+    def start(self, request: AnalysisRequest) -> tuple[queue.Queue[Event], threading.Event]:
+        events: queue.Queue[Event] = queue.Queue()
+        cancel = threading.Event()
+
+        def progress(stage: str, done: int, total: int | None) -> None:
+            events.put(Event("progress", (stage, done, total)))
+
+        def work() -> None:
+            try:
+                if cancel.is_set():  # cancelled while waiting for the previous run
+                    raise Cancelled()
+                events.put(Event("done", self.runner(request, progress, cancel)))
+            except LartDemoError as exc:
+                events.put(Event("error", str(exc)))
+            except Exception as exc:  # the user gets one line; the log keeps the traceback
+                log.exception("analysis failed")
+                events.put(
+                    Event("error", f"The analysis failed unexpectedly ({type(exc).__name__}). Details are in the log.")
+                )
+
+        # the copied context carries Gradio's request into the thread (ZeroGPU reads it for the quota)
+        context = contextvars.copy_context()
+        _ANALYSIS_THREAD.submit(
+            lambda: context.run(work), on_wait=lambda: progress("Waiting for the previous run to finish", 0, None)
+        )
+        return events, cancel

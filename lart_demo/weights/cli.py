@@ -1,0 +1,177 @@
+"""`python -m lart_demo weights {status,download,make-random,mirror}`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from lart_demo.config import Settings, settings_from_env
+from lart_demo.errors import LartDemoError
+from lart_demo.weights.fetch import download_weights
+from lart_demo.weights.mirror import mirror_weights, pin_manifest
+from lart_demo.weights.random import RANDOM_BANNER, make_random_weights, random_weights_info
+from lart_demo.weights.status import SMPL_LICENSE_URL, FileStatus, weights_status
+
+
+def _human(n: int | None) -> str:
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+def _print_status(statuses: list[FileStatus], settings: Settings) -> int:
+    root = Path(settings.weights_dir)
+    info = random_weights_info(root)
+    print(f"weights folder: {root.resolve()}" + (f"  [{info['banner']}]" if info else ""))
+    for st in statuses:
+        mark = "ok     " if st.present else "MISSING"
+        rel = os.path.relpath(st.path, root)
+        print(f"  {mark} {rel:<55} {_human(st.size):>9}  {','.join(st.required_for):<28} {st.detail}")
+        if not st.present and st.how_to_get:
+            print(f"          -> {st.how_to_get}")
+    missing = sum(not st.present for st in statuses)
+    print(f"{len(statuses) - missing} of {len(statuses)} files ready" + (f"; {missing} missing" if missing else ""))
+    return 0 if missing == 0 else 1
+
+
+class _TqdmProgress:
+    """One progress bar at a time for the CLI (the previous file's bar closes when the next starts)."""
+
+    def __init__(self) -> None:
+        self.label: str | None = None
+        self.bar: Any = None
+
+    def __call__(self, label: str, done: int, total: int | None) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None or label != self.label or (total is not None and self.bar.total != total):
+            self.close()
+            self.label = label
+            self.bar = tqdm(total=total, unit="B", unit_scale=True, desc=label[-40:], file=sys.stderr)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m lart_demo weights",
+        description="Manage the weights folder (default ./weights, or LART_DEMO_WEIGHTS).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    status = sub.add_parser(
+        "status",
+        help="list which files are present or missing and where each goes",
+        description="List every weight file, whether it is present, which stages need it, and how to get it. "
+        "Exit code 1 when something is missing.",
+    )
+    download = sub.add_parser(
+        "download",
+        help="download missing files (Hub mirror first, then origin hosts)",
+        description="Download every missing file: first from the Hugging Face repo LART_DEMO_HF_REPO at "
+        "LART_DEMO_HF_REVISION, then from the original hosts. Downloads resume, are verified, and appear under "
+        "their final name only when complete. SMPL is licensed: give your copy with --smpl-path, or accept its "
+        "licence with --accept-smpl-license to download it.",
+    )
+    download.add_argument(
+        "--accept-smpl-license",
+        action="store_true",
+        default=None,
+        help=f"you accept the SMPL Model License ({SMPL_LICENSE_URL}); allows downloading SMPL",
+    )
+    download.add_argument(
+        "--smpl-path",
+        type=Path,
+        default=None,
+        help="your SMPL neutral model (basicModel_neutral_lbs_10_207_0_v1.0.0.pkl)",
+    )
+    download.add_argument(
+        "--only", nargs="+", default=None, metavar="ID", help="only these files (manifest ids or paths)"
+    )
+    random_ = sub.add_parser(
+        "make-random",
+        help="write random weights in the released formats (for tests/CPU demos)",
+        description=f"Write a complete weights folder with RANDOM weights in the released file formats, so the "
+        f"whole pipeline runs without downloads. Every output then says '{RANDOM_BANNER}'.",
+    )
+    random_.add_argument("dir", type=Path, help="folder to write (must be empty or already random)")
+    random_.add_argument(
+        "--profile",
+        choices=("tiny", "full"),
+        default="tiny",
+        help="tiny: small models that run on CPU in seconds; full: released sizes",
+    )
+    random_.add_argument("--seed", type=int, default=0)
+    mirror = sub.add_parser(
+        "mirror",
+        help="copy every origin file to a Hugging Face repo you control",
+        description="Download every file from its original host and upload it to a Hub model repo you control, "
+        "so the app never depends on university web servers. SMPL is never mirrored (its licence forbids it).",
+    )
+    mirror.add_argument("--to", required=True, metavar="HF_REPO", help="target repo id, e.g. you/lart-demo-weights")
+    mirror.add_argument("--token", default=None, help="Hub token with write access (default: HF_TOKEN / hf auth login)")
+    mirror.add_argument(
+        "--pin-manifest", action="store_true", help="write the files' sizes and sha256 into weights/manifest.json"
+    )
+    for p in (status, download, mirror):
+        p.add_argument("--weights", type=Path, default=None, help="weights folder (overrides LART_DEMO_WEIGHTS)")
+    return parser
+
+
+def weights_cli(argv: Sequence[str] | None = None, settings: Settings | None = None) -> int:
+    """Run a weights subcommand; prints a one-line error (no traceback) and returns 1 on failure."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = settings or settings_from_env()
+        if getattr(args, "weights", None) is not None:
+            settings = settings.with_overrides(weights_dir=args.weights)
+        if args.command == "status":
+            return _print_status(weights_status(settings), settings)
+        if args.command == "download":
+            settings = settings.with_overrides(accept_smpl_license=args.accept_smpl_license, smpl_path=args.smpl_path)
+            bars = _TqdmProgress()
+            try:
+                statuses = download_weights(settings, progress=bars, only=args.only)
+            finally:
+                bars.close()
+            _print_status(statuses, settings)
+            return 0
+        if args.command == "make-random":
+            written = make_random_weights(args.dir, profile=args.profile, seed=args.seed)
+            print(f"wrote {len(written)} files to {args.dir} ({RANDOM_BANNER})")
+            return 0
+        if args.command == "mirror":
+            bars = _TqdmProgress()
+            try:
+                items = mirror_weights(args.to, args.token, settings=settings, progress=bars)
+            finally:
+                bars.close()
+            for item in items:
+                print(f"  {item.path_in_repo}  size {item.size}  sha256 {item.sha256}")
+            if args.pin_manifest:
+                print(f"sizes and sha256 written to {pin_manifest(items)}")
+            revision = next((i.commit for i in reversed(items) if i.commit), None) or "<the latest commit sha>"
+            print(
+                f"mirrored {len(items)} files to {args.to} (SMPL is never mirrored); use them with "
+                f"LART_DEMO_HF_REPO={args.to} LART_DEMO_HF_REVISION={revision}"
+            )
+            return 0
+    except LartDemoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; partial downloads resume on the next run", file=sys.stderr)
+        return 130
+    raise AssertionError(f"unhandled command {args.command}")  # argparse guarantees a known command

@@ -1,0 +1,89 @@
+"""SMPL, the licensed body model: never redistributed; the user's pickle is converted once to a clean .npz.
+
+The original pickle may hold chumpy objects; it is read without chumpy and cached as numpy-only
+`smpl/SMPL_NEUTRAL.npz`, which is all the pipeline ever reads.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from lart_demo.config import Settings
+from lart_demo.errors import WeightsError
+from lart_demo.weights.files import WeightFiles
+from lart_demo.weights.manifest import Manifest, load_manifest
+from lart_demo.weights.status import how_to_get
+
+
+def convert_smpl(source: Path, clean: Path) -> Path:
+    """Read an SMPL model pickle (chumpy or not) without chumpy and write the clean numpy-only .npz."""
+    from lart_demo.models.smpl import load_smpl_pickle
+
+    arrays = load_smpl_pickle(source)
+    verts = arrays["v_template"].shape[0]
+    expected = {
+        "shapedirs": (verts, 3),
+        "posedirs": (verts, 3),
+        "weights": (verts,),
+        "J_regressor": (None, verts),
+    }
+    for key, prefix in expected.items():
+        shape = arrays[key].shape
+        if any(want is not None and want != got for want, got in zip(prefix, shape, strict=False)):
+            raise WeightsError(f"{source.name}: '{key}' has shape {shape}, which does not fit {verts} vertices.")
+    clean.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".smpl.", suffix=".npz", dir=clean.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items() if np.asarray(v).dtype != object})
+        os.replace(tmp, clean)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return clean
+
+
+def smpl_source(settings: Settings) -> Path | None:
+    """The SMPL pickle to convert: `Settings.smpl_path` if given, else SMPL_NEUTRAL.pkl in the weights folder."""
+    if settings.smpl_path is not None:
+        return Path(settings.smpl_path)
+    neutral = WeightFiles(Path(settings.weights_dir)).smpl_neutral
+    return neutral if neutral.is_file() else None
+
+
+def prepare_smpl(settings: Settings) -> list[str]:
+    """Make sure the clean SMPL .npz exists, converting the user's pickle if needed. Returns why it cannot
+    (empty list: ready). Never downloads: SMPL is licensed."""
+    files = WeightFiles(Path(settings.weights_dir))
+    if files.smpl_neutral_clean.is_file():
+        return []
+    src = smpl_source(settings)
+    if src is None:
+        return ["missing (licensed): nobody may redistribute it"]
+    if not src.is_file():
+        return [f"--smpl-path / LART_DEMO_SMPL_PATH points to {src}, which does not exist"]
+    try:
+        convert_smpl(src, files.smpl_neutral_clean)
+    except WeightsError as exc:
+        return [f"{src}: {exc}"]
+    return []
+
+
+def ensure_smpl(settings: Settings, manifest: Manifest | None = None) -> Path:
+    """The clean SMPL file, converted on first use from `Settings.smpl_path` or a SMPL_NEUTRAL.pkl the
+    user placed in the weights folder."""
+    manifest = manifest or load_manifest()
+    entry = next(e for e in manifest.files if e.licensed == "smpl")
+    files = WeightFiles(Path(settings.weights_dir))
+    if smpl_source(settings) is None and not files.smpl_neutral_clean.is_file():
+        raise WeightsError(
+            f"The SMPL body model is not in {files.smpl_dir}. To provide it: {how_to_get(entry, settings)}."
+        )
+    reasons = prepare_smpl(settings)
+    if reasons:
+        raise WeightsError(f"The SMPL body model could not be prepared: {reasons[0]}.")
+    return files.smpl_neutral_clean

@@ -1,0 +1,93 @@
+"""What is in the weights folder: present or missing per manifest file, and how to get what is missing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lart_demo.config import Settings
+from lart_demo.weights.files import WeightFiles
+from lart_demo.weights.manifest import Manifest, ManifestFile, load_manifest
+from lart_demo.weights.verify import size_problem
+
+SMPL_LICENSE_URL = "https://smpl.is.tue.mpg.de"
+
+
+@dataclass(frozen=True)
+class FileStatus:
+    id: str
+    path: Path  # where the pipeline reads it (for SMPL: the clean .npz)
+    present: bool
+    size: int | None  # bytes on disk when present
+    detail: str  # "ok", "missing", "wrong size ...", "will be converted from ..."
+    required_for: tuple[str, ...]
+    license: str
+    how_to_get: str  # one line: what the user can do when it is missing
+
+
+def how_to_get(entry: ManifestFile, settings: Settings, manifest: Manifest | None = None) -> str:
+    if entry.licensed == "smpl":
+        return (
+            f"register at {SMPL_LICENSE_URL}, download the neutral model (basicModel_neutral_lbs_10_207_0_v1.0.0.pkl) "
+            "and pass --smpl-path FILE (env LART_DEMO_SMPL_PATH), or accept the SMPL licence with "
+            "--accept-smpl-license (env LART_DEMO_ACCEPT_SMPL_LICENSE=1) to download it"
+        )
+    archives = manifest.archives if manifest else None
+    where = " or ".join(
+        src.describe(settings, archives) for src in entry.sources if src.hub is None or settings.hf_repo
+    )
+    return f"`python -m lart_demo weights download` fetches it from {where}"
+
+
+def _smpl_status(entry: ManifestFile, settings: Settings, files: WeightFiles, manifest: Manifest) -> FileStatus:
+    clean = files.smpl_neutral_clean
+    common = dict(id=entry.id, path=clean, required_for=entry.required_for, license=entry.license)
+    how = how_to_get(entry, settings, manifest)
+    if clean.is_file():
+        return FileStatus(present=True, size=clean.stat().st_size, detail="ok", how_to_get="", **common)
+    if settings.smpl_path is not None:
+        if Path(settings.smpl_path).is_file():
+            detail = f"will be converted from {settings.smpl_path} (run `weights download`)"
+            return FileStatus(present=False, size=None, detail=detail, how_to_get=how, **common)
+        detail = f"LART_DEMO_SMPL_PATH / --smpl-path points to {settings.smpl_path}, which does not exist"
+        return FileStatus(present=False, size=None, detail=detail, how_to_get=how, **common)
+    if files.smpl_neutral.is_file():
+        detail = f"will be converted from {files.smpl_neutral.name} (run `weights download`)"
+        return FileStatus(present=False, size=None, detail=detail, how_to_get=how, **common)
+    return FileStatus(present=False, size=None, detail="missing (licensed)", how_to_get=how, **common)
+
+
+def weights_status(settings: Settings, manifest: Manifest | None = None) -> list[FileStatus]:
+    """One `FileStatus` per manifest file, in manifest order. Reads sizes only (no hashing)."""
+    manifest = manifest or load_manifest()
+    files = WeightFiles(Path(settings.weights_dir))
+    out = []
+    for entry in manifest.files:
+        if entry.licensed == "smpl":
+            out.append(_smpl_status(entry, settings, files, manifest))
+            continue
+        target = entry.target(files.root)
+        common = dict(id=entry.id, path=target, required_for=entry.required_for, license=entry.license)
+        if not target.is_file():
+            how = how_to_get(entry, settings, manifest)
+            out.append(FileStatus(present=False, size=None, detail="missing", how_to_get=how, **common))
+            continue
+        size = target.stat().st_size
+        problem = size_problem(entry, size)
+        out.append(
+            FileStatus(
+                present=problem is None,
+                size=size,
+                detail=problem or "ok",
+                how_to_get=f"delete {target} and run `python -m lart_demo weights download`" if problem else "",
+                **common,
+            )
+        )
+    return out
+
+
+def missing_for(settings: Settings, stages: Iterable[str], manifest: Manifest | None = None) -> list[FileStatus]:
+    """Files that the given stages need and that are not ready (for a pipeline pre-flight check)."""
+    wanted = set(stages)
+    return [s for s in weights_status(settings, manifest) if not s.present and wanted & set(s.required_for)]
