@@ -38,6 +38,7 @@ class Outcome:
     tracks: int | None = None
     output: str = ""  # the result folder, relative to the batch folder
     elapsed_s: float | None = None
+    retry_next_run: bool = False  # a failure that was not the input's (its worker died): not kept in the state
 
     def row(self) -> dict[str, str]:
         values = asdict(self)
@@ -63,7 +64,7 @@ class Record:
     @classmethod
     def from_json(cls, line: str) -> Record:
         data = json.loads(line)
-        outcome = Outcome(**{f.name: data["outcome"][f.name] for f in fields(Outcome)})
+        outcome = Outcome(**{f.name: data["outcome"][f.name] for f in fields(Outcome) if f.name in data["outcome"]})
         return cls(**{**{f.name: data[f.name] for f in fields(cls) if f.name != "outcome"}, "outcome": outcome})
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import ray
-from ray.exceptions import RayActorError, RayError
+from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError, RayError
 
 import lart_demo
 from lart_demo.batch.ledger import Outcome
@@ -126,6 +126,8 @@ class RayPool:
         self.slots = len(self._actors)
         self._idle = list(self._actors)
         self._running: dict[Any, tuple[Any, Job]] = {}
+        self._recovering: dict[Any, Any] = {}  # ready() call -> a worker Ray is restarting
+        self._deaths: dict[Any, int] = {}  # worker -> times it died
 
     def _wait_ready(self, stop: threading.Event, printer: Callable[[str], None]) -> None:
         pending = {actor.ready.remote(): actor for actor in self._actors}
@@ -143,28 +145,68 @@ class RayPool:
                 printer(f"Still waiting for {len(pending)} worker(s) to start (is the cluster short of resources?)")
 
     def busy(self) -> int:
-        return len(self._running)
+        return len(self._running) + len(self._recovering)
 
     def submit(self, job: Job) -> None:
         actor = self._idle.pop()
         self._running[actor.process.remote(job)] = (actor, job)
 
-    def _result(self, ref: Any, job: Job) -> Outcome | None:
+    def _recover(self, actor: Any) -> None:
+        """Wait for Ray's restart of a worker that died before it gets another job."""
+        self._recovering[actor.ready.remote()] = actor
+
+    def _drop(self, actor: Any) -> None:
+        self.slots -= 1  # Ray gave up on it: the batch goes on with the others
+
+    def _died(self, actor: Any, exc: RayActorError) -> None:
+        self._deaths[actor] = self._deaths.get(actor, 0) + 1
+        if isinstance(exc, ActorDiedError) or self._deaths[actor] > MAX_RESTARTS:
+            self._drop(actor)
+        else:
+            self._recover(actor)
+
+    def _job_done(self, ref: Any) -> tuple[Job, Outcome | None]:
+        actor, job = self._running.pop(ref)
         try:
-            return ray.get(ref)
+            outcome = ray.get(ref)
         except RayActorError as exc:
-            reason = f"The worker analysing it died ({type(exc).__name__}); it may have run out of memory."
+            self._died(actor, exc)
+            # not the input's fault as far as we know: failed in batch.csv, but tried again on the next run
+            reason = (
+                f"The worker analysing it died ({type(exc).__name__}); it may have run out of memory. "
+                "The next run tries it again."
+            )
+            return job, Outcome(job.item.label, "failed", reason, retry_next_run=True)
         except RayError as exc:
-            reason = f"The worker failed ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})."
-        return Outcome(job.item.label, "failed", reason)
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            outcome = Outcome(job.item.label, "failed", f"The worker failed ({type(exc).__name__}: {first}).")
+        self._idle.append(actor)
+        return job, outcome
+
+    def _recovered(self, ref: Any) -> None:
+        actor = self._recovering.pop(ref)
+        try:
+            reason = ray.get(ref)
+        except ActorUnavailableError:
+            time.sleep(0.5)  # still restarting: ask again shortly
+            self._recover(actor)
+            return
+        except RayActorError as exc:
+            self._died(actor, exc)
+            return
+        if reason:
+            self._drop(actor)  # a restarted worker that cannot load the models is of no use
+        else:
+            self._idle.append(actor)
 
     def collect(self, timeout: float) -> list[tuple[Job, Outcome | None]]:
-        done, _ = ray.wait(list(self._running), num_returns=1, timeout=timeout)
+        done, _ = ray.wait([*self._running, *self._recovering], num_returns=1, timeout=timeout)
         finished = []
         for ref in done:
-            actor, job = self._running.pop(ref)
-            finished.append((job, self._result(ref, job)))
-            self._idle.append(actor)
+            if ref in self._recovering:
+                self._recovered(ref)
+            else:
+                finished.append(self._job_done(ref))
         return finished
 
     def stop(self) -> list[tuple[Job, Outcome | None]]:

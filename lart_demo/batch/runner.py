@@ -366,7 +366,8 @@ class _Batch:
     def _record(self, job: Job, outcome: Outcome | None) -> None:
         if outcome is None:
             return  # stopped before it finished: not recorded, so the next run does it
-        self.state.add(job.key, job.digest, job.item, outcome)
+        if not outcome.retry_next_run:
+            self.state.add(job.key, job.digest, job.item, outcome)
         self._finish(job.index, outcome, analysed=True)
 
     def run(self) -> None:
@@ -399,6 +400,8 @@ class _Batch:
                         in_flight.discard(job.key)
                         self._record(job, outcome)
                         pending.extendleft(reversed(waiting.pop(job.key, [])))  # now planned as done (or failed)
+                    if self._pool.slots < 1:
+                        raise LartDemoError("Every batch worker died (see the Ray logs); rerun to continue.")
                 if self.stop.is_set() and self._pool is not None:
                     for job, outcome in self._pool.stop():
                         self._record(job, outcome)

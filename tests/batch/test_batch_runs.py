@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -108,11 +109,26 @@ def assert_all_skipped(out: Path) -> None:
     assert all(r["output"] and (out / r["output"] / "results.json").is_file() for r in rows[1:])
 
 
+ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+
+
 def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "lart_demo", *args], capture_output=True, text=True, env=env, timeout=timeout
+        [sys.executable, "-m", "lart_demo", *args], capture_output=True, text=True, env=ENV, timeout=timeout
     )
+
+
+def wait_for_process(title: str, parent: subprocess.Popen, timeout: float = 600) -> int:
+    """The pid of the first process whose command line starts with `title` (Ray names its workers' processes)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and parent.poll() is None:
+        listing = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+        for line in listing.splitlines():
+            pid, _, args = line.strip().partition(" ")
+            if args.startswith(title):
+                return int(pid)
+        time.sleep(0.1)
+    raise AssertionError(f"no {title} process appeared")
 
 
 def test_in_process_batch_equals_the_single_video_cli_and_resumes(
@@ -155,14 +171,34 @@ def test_ray_batch_with_two_workers_equals_the_single_video_cli(
     assert "Ray" not in again.stderr  # nothing to analyse: no workers were started
     assert_all_skipped(out)
 
+    # a worker killed while it analyses (what the OOM killer does): that input fails, the batch finishes, and since
+    # it was not the input's fault the next run analyses it again
+    walk = next(r for r in read_summary(out / "batch.csv") if r["input"].endswith("walk.mp4"))
+    shutil.rmtree(out / walk["output"])
+    args = ["batch", str(inputs / "videos"), "--out", str(out), "--workers", "2", *options]
+    proc = subprocess.Popen([sys.executable, "-m", "lart_demo", *args], env=ENV, stderr=subprocess.PIPE, text=True)
+    try:
+        os.kill(wait_for_process("ray::BatchWorker.process", proc), signal.SIGKILL)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, err[-3000:]
+    rows = {Path(r["input"]).name: r for r in read_summary(out / "batch.csv")}
+    assert rows["walk.mp4"]["status"] == "failed" and "worker" in rows["walk.mp4"]["reason"]
+    assert all(r["status"] == "skipped" for name, r in rows.items() if name != "walk.mp4")
+    assert main(["batch", str(inputs / "videos" / "walk.mp4"), "--out", str(out), *options]) == 0
+    (row,) = read_summary(out / "batch.csv")
+    assert row["status"] == "ok"
+    assert_same_as_single(out / row["output"], singles["walk.mp4"])
+
 
 def test_ctrl_c_leaves_a_consistent_batch_that_a_rerun_continues(
     inputs: Path, options: list[str], singles: dict[str, Path]
 ) -> None:
     out = inputs / "out-interrupted"
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
     args = [sys.executable, "-m", "lart_demo", "batch", str(inputs / "videos"), "--out", str(out), *options]
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(args, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 600
         state = out / STATE_FILE
