@@ -41,7 +41,9 @@ def _video_files(folder: Path, exclude: Path | None) -> list[Path]:
     found: list[Path] = []
     for root, dirs, files in os.walk(folder):  # os.walk does not follow symlinked folders: no loops
         here = Path(root)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (exclude is None or here / d != exclude))
+        if exclude is not None and here.resolve() == exclude:
+            dirs.clear()  # the output folder searched as an input: its own videos count, its result folders not
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (here / d).resolve() != exclude)
         found.extend(
             here / f for f in sorted(files) if not f.startswith(".") and Path(f).suffix.lower() in VIDEO_EXTENSIONS
         )

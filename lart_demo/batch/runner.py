@@ -390,6 +390,8 @@ class _Batch:
                             if self._pool is None:  # started only when something needs analysing
                                 self._pool = _make_pool(self.spec, self.options, self.stop, self.printer)
                                 self.progress.analysis_started()
+                            if self.stop.is_set():
+                                break  # stopped while the workers started
                             self._pool.submit(planned)
                             in_flight.add(planned.key)
                     if self._pool is None or not self._pool.busy():

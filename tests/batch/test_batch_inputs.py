@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from lart_demo.batch.inputs import content_digest, expand_inputs, file_digest, folder_name
 
 
@@ -26,11 +28,15 @@ def test_a_folder_is_searched_recursively_for_videos_in_name_order(tmp_path: Pat
     assert all(i.error is None and Path(i.source).is_absolute() for i in items)
 
 
-def test_the_output_folder_is_never_searched(tmp_path: Path) -> None:
+def test_result_folders_are_never_searched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     touch(tmp_path / "v" / "a.mp4")
     touch(tmp_path / "v" / "results" / "a-123" / "render.mp4")
-    items = expand_inputs([str(tmp_path / "v")], exclude=tmp_path / "v" / "results")
+    monkeypatch.chdir(tmp_path)  # relative INPUT and --out
+    items = expand_inputs(["v"], exclude=Path("v/results"))
     assert [Path(i.source).name for i in items] == ["a.mp4"]
+    # --out is the input folder itself: its videos count, the result folders written into it do not
+    touch(tmp_path / "v" / "a-123" / "render.mp4")
+    assert [Path(i.source).name for i in expand_inputs(["v"], exclude=Path("v"))] == ["a.mp4"]
 
 
 def test_a_list_holds_paths_relative_to_itself_links_and_comments(tmp_path: Path) -> None:
