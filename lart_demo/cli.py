@@ -5,7 +5,8 @@
     python -m lart_demo people VIDEO --out DIR             per-frame people in 3D (detector + HMR2.0)
     python -m lart_demo track VIDEO --out DIR              identities over time (PHALP) -> tracks.pkl
     python -m lart_demo batch INPUT... --out DIR [--workers N]  many videos, folders, lists; resumable, Ray
-    python -m lart_demo weights status|download|make-random|mirror
+    python -m lart_demo weights status|download|import|add-smpl|verify|make-random|mirror
+    python -m lart_demo cache status|clear                 the result cache: cap and use / empty it
 
 Errors print one line (what happened, what to do) and exit non-zero; `--verbose` adds the traceback.
 """
@@ -23,7 +24,7 @@ from lart_demo.errors import LartDemoError
 
 log = logging.getLogger("lart_demo")
 
-SUBCOMMANDS = ("probe", "people", "track", "batch", "weights")
+SUBCOMMANDS = ("probe", "people", "track", "batch", "weights", "cache")
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -124,6 +125,7 @@ def _print_progress(stage: str, done: int, total: int | None) -> None:
 def _cmd_analyze(argv: Sequence[str]) -> int:
     args = _analyze_parser().parse_args(argv)
     _setup_logging(args.verbose)
+    # imported per command: `--help` and argument errors answer at once, without loading torch and the models
     from lart_demo.pipeline.run import analyze_to_folder
 
     result_dir = analyze_to_folder(
@@ -186,6 +188,7 @@ def _cmd_probe(argv: Sequence[str]) -> int:
     p.add_argument("--verbose", "-v", action="store_true")
     args = p.parse_args(argv)
     _setup_logging(args.verbose)
+    # imported per command: `--help` and argument errors answer at once, without loading torch and the models
     from lart_demo.video.io import format_probe, probe_video
 
     print(format_probe(probe_video(args.video)))
@@ -204,6 +207,7 @@ def _stage_parser(name: str, description: str) -> argparse.ArgumentParser:
 def _cmd_people(argv: Sequence[str]) -> int:
     args = _stage_parser("people", "Detect people and recover their 3D body (HMR2.0) in every frame.").parse_args(argv)
     _setup_logging(args.verbose)
+    # imported per command: `--help` and argument errors answer at once, without loading torch and the models
     from lart_demo.stages.people import run_people
 
     print(f"Per-frame people written to {run_people(args.video, args.out, _settings(args))}")
@@ -213,6 +217,7 @@ def _cmd_people(argv: Sequence[str]) -> int:
 def _cmd_track(argv: Sequence[str]) -> int:
     args = _stage_parser("track", "Track people over time (PHALP) and write tracks.pkl + tracks.json.").parse_args(argv)
     _setup_logging(args.verbose)
+    # imported per command: `--help` and argument errors answer at once, without loading torch and the models
     from lart_demo.stages.tracking.stage import run_track
 
     print(f"Tracks written to {run_track(args.video, args.out, _settings(args), progress=_print_progress)}")
@@ -220,9 +225,29 @@ def _cmd_track(argv: Sequence[str]) -> int:
 
 
 def _cmd_weights(argv: Sequence[str]) -> int:
+    # imported per command: `--help` and argument errors answer at once, without loading torch and the models
     from lart_demo.weights.cli import weights_cli
 
     return weights_cli(list(argv))
+
+
+def _cmd_cache(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m lart_demo cache",
+        description="The result cache in <output dir>/runs (LART_DEMO_OUTPUT_DIR), capped at LART_DEMO_CACHE_GB.",
+    )
+    p.add_argument("action", choices=["status", "clear"], help="status: cap and current use; clear: empty it")
+    p.add_argument("--output-dir", type=Path, default=None, help="output folder (default: outputs/)")
+    args = p.parse_args(argv)
+    from lart_demo.pipeline.cache_store import RunCache, cache_bytes
+
+    settings = settings_from_env(output_dir=args.output_dir)
+    cache = RunCache(settings.output_dir, cache_bytes(settings.cache_gb))
+    if args.action == "clear":
+        count, freed = cache.clear()
+        print(f"Removed {count} cached run(s), {freed / 1e9:.2f} GB.")
+    print(cache.status().describe())
+    return 0
 
 
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
@@ -231,6 +256,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "track": _cmd_track,
     "batch": _cmd_batch,
     "weights": _cmd_weights,
+    "cache": _cmd_cache,
 }
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lart_demo.errors import InputError
+from lart_demo.pipeline.cache import file_sha256
 from lart_demo.video.io import VIDEO_EXTENSIONS
 from lart_demo.video.sources import canonical_youtube_url, looks_like_url, youtube_video_id
 
@@ -122,15 +123,6 @@ def expand_inputs(items: Sequence[str], exclude: Path | None = None) -> list[Bat
     return out
 
 
-def file_digest(path: Path) -> str:
-    """sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def content_digest(item: BatchInput) -> str:
     """What identifies the input's content: the file's bytes, or for YouTube the video id (its bytes are only
     known after the download)."""
@@ -138,7 +130,7 @@ def content_digest(item: BatchInput) -> str:
         return hashlib.sha256(f"youtube:{item.youtube_id}".encode()).hexdigest()
     if item.path is None:
         raise ValueError(f"{item.label} has no content to hash: {item.error}")
-    return file_digest(item.path)
+    return file_sha256(item.path)  # what the run cache hashes: a file's key equals its run's cache key
 
 
 def folder_name(item: BatchInput, digest: str) -> str:

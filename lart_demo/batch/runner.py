@@ -11,8 +11,6 @@ consistent, and the same command continues where it stopped. Ctrl-C twice: stop 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
 import shutil
 import signal
@@ -29,7 +27,12 @@ from lart_demo.batch.inputs import BatchInput, expand_inputs, folder_name
 from lart_demo.batch.ledger import Outcome, State, Summary
 from lart_demo.config import Settings
 from lart_demo.errors import InputError, LartDemoError
-from lart_demo.pipeline.run import AnalysisRequest, Cancelled, cache_options, run_analysis
+from lart_demo.pipeline.cache import key_from_parts, key_options
+from lart_demo.pipeline.cache_store import RunCache, cache_bytes
+from lart_demo.pipeline.request import AnalysisRequest
+from lart_demo.pipeline.results import read_result_json
+from lart_demo.pipeline.run import run_analysis
+from lart_demo.progress import Cancelled
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +72,7 @@ class BatchSpec:
         return AnalysisRequest(source, self.settings, self.start_s, self.end_s, self.render)
 
     def options_json(self) -> str:
-        return json.dumps(cache_options(self.request("")), sort_keys=True, default=str)
+        return key_options(self.settings, self.start_s, self.end_s, self.render)
 
 
 @dataclass(frozen=True)
@@ -81,25 +84,21 @@ class Job:
     folder: str  # result folder name inside the batch folder
 
 
-def run_key(digest: str, options_json: str) -> str:
-    """The same formula as the pipeline's cache key: a local file's key equals its run's cache key."""
-    return hashlib.sha256((digest + options_json).encode()).hexdigest()[:24]
-
-
-def _move_into_place(run_dir: Path, final: Path) -> None:
-    """Make `run_dir` the result folder `final`, replacing an older result only once the new one is in place."""
+def _move_into_place(spec: BatchSpec, run_dir: Path, final: Path) -> None:
+    """Take the finished run out of the batch's private run cache (under the run's lock, as the cache evicts)
+    and make it the result folder `final`, replacing an older result only once the new one is in place."""
+    cache = RunCache(spec.settings.output_dir, cache_bytes(spec.settings.cache_gb))
     old = final.with_name(final.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        final.rename(old)
-    run_dir.rename(final)
+    with cache.lock(run_dir.name):
+        if final.exists():
+            final.rename(old)
+        run_dir.rename(final)
     shutil.rmtree(old, ignore_errors=True)
 
 
 def process_job(job: Job, spec: BatchSpec, cancel: threading.Event) -> Outcome | None:
     """Analyse one input into its result folder. Returns its outcome, or None when `cancel` stopped it."""
-    from lart_demo.pipeline.results import Result  # with the pipeline: only workers need it
-
     started = time.monotonic()
 
     def failed(reason: str) -> Outcome:
@@ -108,8 +107,8 @@ def process_job(job: Job, spec: BatchSpec, cancel: threading.Event) -> Outcome |
     try:
         run = run_analysis(spec.request(job.item.source), cancel=cancel)
         final = spec.out_dir / job.folder
-        _move_into_place(run.out_dir, final)
-        result = Result.from_json(final / "results.json")
+        _move_into_place(spec, run.out_dir, final)
+        result = read_result_json(final / "results.json")
     except Cancelled:
         return None
     except LartDemoError as exc:
@@ -238,14 +237,6 @@ def _interrupts(stop: threading.Event, printer: Printer) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _clean_work_dir(out_dir: Path) -> None:
-    """Runs left half-built by a hard stop (their folder names end in .tmp<thread>) are deleted."""
-    runs = out_dir / WORK_DIR / "runs"
-    if runs.is_dir():
-        for stale in runs.glob("*.tmp*"):
-            shutil.rmtree(stale, ignore_errors=True)
-
-
 def require_ray(workers: int) -> None:
     """A one-line InputError when Ray is needed but not installed."""
     try:
@@ -299,7 +290,6 @@ def run_batch(
     if not items:
         raise InputError("The inputs name no videos or links (an empty list?).")
     spec.out_dir.mkdir(parents=True, exist_ok=True)
-    _clean_work_dir(spec.out_dir)
     batch = _Batch(items, spec, options, retry_failed, printer)
     printer(f"{len(items)} input(s); results in {spec.out_dir}")
     batch.run()
@@ -343,7 +333,7 @@ class _Batch:
             digest = self.state.digest(item)
         except OSError as exc:
             return Outcome(item.label, "failed", f"{item.label} could not be read ({exc.strerror or exc}).")
-        key = run_key(digest, self._options_json)
+        key = key_from_parts(digest, self._options_json)
         record = self.state.finished(key)
         if record is not None and record.outcome.status == "ok":
             return replace(

@@ -16,7 +16,7 @@ from lart_demo.config import Settings
 from lart_demo.errors import WeightsError
 from lart_demo.weights.files import WeightFiles
 from lart_demo.weights.manifest import Manifest, load_manifest
-from lart_demo.weights.status import how_to_get
+from lart_demo.weights.status import SMPL_LICENSE_URL, how_to_get
 
 
 def convert_smpl(source: Path, clean: Path) -> Path:
@@ -87,3 +87,11 @@ def ensure_smpl(settings: Settings, manifest: Manifest | None = None) -> Path:
     if reasons:
         raise WeightsError(f"The SMPL body model could not be prepared: {reasons[0]}.")
     return files.smpl_neutral_clean
+
+
+def add_smpl(source: Path, weights_dir: Path) -> Path:
+    """`weights add-smpl FILE`: the user's own licensed SMPL pickle, checked and converted into the weights folder."""
+    source = Path(source).expanduser()
+    if not source.is_file():
+        raise WeightsError(f"{source} does not exist. Download the neutral model from {SMPL_LICENSE_URL} first.")
+    return convert_smpl(source, WeightFiles(Path(weights_dir)).smpl_neutral_clean)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from lart_demo.batch.inputs import content_digest, expand_inputs, file_digest, folder_name
+from lart_demo.batch.inputs import content_digest, expand_inputs, folder_name
+from lart_demo.pipeline.cache import file_sha256
 
 
 def touch(path: Path, data: bytes = b"video bytes") -> Path:
@@ -94,4 +95,4 @@ def test_result_folder_names_are_safe_stable_and_tell_apart_same_names(tmp_path:
     assert name_a.startswith("My_clip_final-") and name_a != folder_name(b, content_digest(b))
     link = expand_inputs(["https://youtu.be/dQw4w9WgXcQ"])[0]
     assert folder_name(link, content_digest(link)).startswith("youtube-dQw4w9WgXcQ-")
-    assert content_digest(a) == file_digest(tmp_path / "one" / "My clip (final)!.mp4")
+    assert content_digest(a) == file_sha256(tmp_path / "one" / "My clip (final)!.mp4")

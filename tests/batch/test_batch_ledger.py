@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lart_demo.batch.inputs import expand_inputs, file_digest
+from lart_demo.batch.inputs import expand_inputs
 from lart_demo.batch.ledger import COLUMNS, STATE_FILE, Outcome, State, Summary, read_summary
+from lart_demo.pipeline.cache import file_sha256
 
 
 def video(tmp_path: Path, name: str = "a.mp4", data: bytes = b"frames") -> Path:
@@ -66,7 +67,7 @@ def test_an_unchanged_file_is_not_hashed_again(tmp_path: Path) -> None:
     recorded_mtime = path.stat().st_mtime_ns
     path.write_bytes(b"FRAMES")  # same size, new content and time: read again
     os.utime(path, ns=(recorded_mtime + 10**9, recorded_mtime + 10**9))
-    assert State(out).digest(item) == file_digest(path) != "recorded-digest"
+    assert State(out).digest(item) == file_sha256(path) != "recorded-digest"
 
 
 def test_summary_rows_follow_input_order_with_every_column(tmp_path: Path) -> None:

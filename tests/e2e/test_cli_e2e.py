@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 from conftest import REPO_ROOT
 
-from lart_demo.pipeline.results import Result
-from lart_demo.stages.boxes import write_boxes_file
+from lart_demo.pipeline.results import read_result_json
 from lart_demo.stages.tracking.tracks import read_results
 from lart_demo.video.io import probe_video
+
+pytestmark = pytest.mark.slow  # each test runs the CLI in a subprocess over a real clip
 
 
 def run_cli(*args: str, env_extra: dict[str, str] | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
@@ -30,6 +31,13 @@ def run_cli(*args: str, env_extra: dict[str, str] | None = None, timeout: float 
         timeout=timeout,
         cwd=REPO_ROOT,
     )
+
+
+def write_boxes_file(path: Path, boxes_per_frame: list[np.ndarray]) -> Path:
+    """Write per-frame (N, 4|5) arrays in the boxes-file format ."""
+    frames = {str(i): np.asarray(b, dtype=float).round(2).tolist() for i, b in enumerate(boxes_per_frame) if len(b)}
+    Path(path).write_text(json.dumps({"frames": frames}), encoding="utf-8")
+    return Path(path)
 
 
 def jump_boxes(path: Path, n_frames: int = 171) -> Path:
@@ -57,7 +65,7 @@ def jump_run(tmp_path_factory: pytest.TempPathFactory, tiny_weights: Path, examp
 
 
 def test_results_json_covers_every_frame_of_every_track(jump_run: Path) -> None:
-    result = Result.from_json(jump_run / "results.json")
+    result = read_result_json(jump_run / "results.json")
     assert result.random_weights
     assert result.clip.n_frames == 171 and result.clip.fps == pytest.approx(24.0)
     assert [t.track_id for t in result.tracks] == [1, 2]
@@ -126,7 +134,7 @@ def test_real_detector_path_runs_on_a_short_window(tmp_path: Path, tiny_weights:
         env_extra={"LART_DEMO_OUTPUT_DIR": str(tmp_path / "work")},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    result = Result.from_json(out / "results.json")
+    result = read_result_json(out / "results.json")
     assert result.clip.n_frames == 6
     assert any("as you chose" in cap for cap in result.clip.caps_applied)
     assert not (out / "render.mp4").exists()
