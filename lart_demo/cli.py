@@ -5,6 +5,7 @@
     python -m lart_demo people VIDEO --out DIR             per-frame people in 3D (detector + HMR2.0)
     python -m lart_demo track VIDEO --out DIR              identities over time (PHALP) -> tracks.pkl
     python -m lart_demo weights status|download|import|add-smpl|verify|make-random|mirror
+    python -m lart_demo cache status|clear                 the result cache: cap and use / empty it
 
 Errors print one line (what happened, what to do) and exit non-zero; `--verbose` adds the traceback.
 """
@@ -22,7 +23,7 @@ from lart_demo.errors import LartDemoError
 
 log = logging.getLogger("lart_demo")
 
-SUBCOMMANDS = ("probe", "people", "track", "weights")
+SUBCOMMANDS = ("probe", "people", "track", "weights", "cache")
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -183,11 +184,31 @@ def _cmd_weights(argv: Sequence[str]) -> int:
     return weights_cli(list(argv))
 
 
+def _cmd_cache(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m lart_demo cache",
+        description="The result cache in <output dir>/runs (LART_DEMO_OUTPUT_DIR), capped at LART_DEMO_CACHE_GB.",
+    )
+    p.add_argument("action", choices=["status", "clear"], help="status: cap and current use; clear: empty it")
+    p.add_argument("--output-dir", type=Path, default=None, help="output folder (default: outputs/)")
+    args = p.parse_args(argv)
+    from lart_demo.pipeline.cache_store import RunCache, cache_bytes
+
+    settings = settings_from_env(output_dir=args.output_dir)
+    cache = RunCache(settings.output_dir, cache_bytes(settings.cache_gb))
+    if args.action == "clear":
+        count, freed = cache.clear()
+        print(f"Removed {count} cached run(s), {freed / 1e9:.2f} GB.")
+    print(cache.status().describe())
+    return 0
+
+
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "probe": _cmd_probe,
     "people": _cmd_people,
     "track": _cmd_track,
     "weights": _cmd_weights,
+    "cache": _cmd_cache,
 }
 
 

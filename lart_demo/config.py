@@ -52,6 +52,7 @@ class Settings:
     render_backend: str = field(default="auto", metadata=AFFECTS_OUTPUT)
     # where runs are written (the app's cache lives below it)
     output_dir: Path = Path("outputs")
+    cache_gb: float = 20.0  # cap on <output_dir>/runs; least recently used runs are evicted (fits a Space's disk)
     extra: dict[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -73,6 +74,7 @@ _ENV_MAP: dict[str, tuple[str, type]] = {
     "LART_DEMO_MAX_SIDE": ("max_side", int),
     "LART_DEMO_MAX_UPLOAD_MB": ("max_upload_mb", float),
     "LART_DEMO_OUTPUT_DIR": ("output_dir", Path),
+    "LART_DEMO_CACHE_GB": ("cache_gb", float),
     "LART_DEMO_RENDER_BACKEND": ("render_backend", str),
 }
 

@@ -27,7 +27,9 @@ Top level (an object):
     `action_probs` (list of T lists of A floats in [0, 1], rounded to 6 decimals, or null when actions
     were not computed).
 - `timings_s` (object: stage name -> seconds), `model_versions` (object: model -> version string),
-- `files` (object: role -> path relative to results.json; roles: "video", "tracks_pkl", "actions_csv"),
+- `files` (object: role -> path relative to results.json; roles: "video", "tracks_pkl", "actions_csv", and the
+  exports of `lart_demo.exports`: "actions_vtt", "actions_srt", "events_csv", "events_json",
+  "ava_predictions_csv", "person_<id>_bvh", "person_<id>_smpl_npz"),
 - `notes` (list of str: anything the user should know about this run), `created_utc` (str | null, ISO 8601).
 
 actions.csv

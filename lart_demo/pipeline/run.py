@@ -17,6 +17,7 @@ from lart_demo.config import Settings
 from lart_demo.contracts import Clip
 from lart_demo.pipeline.analysis import analyze_clip
 from lart_demo.pipeline.cache import cache_key
+from lart_demo.pipeline.cache_store import RunCache, cache_bytes
 from lart_demo.pipeline.request import AnalysisRequest, RunOutput, load_run_output
 from lart_demo.progress import ProgressFn, checked, no_progress
 from lart_demo.video.sources import resolve_source
@@ -42,26 +43,25 @@ def run_analysis(
 
 
 def _analyze_or_reuse(clip: Clip, request: AnalysisRequest, report: ProgressFn) -> RunOutput:
+    settings = request.settings
     key = cache_key(clip.path, request.settings, request.start_s, request.end_s, request.render)
-    out_dir = Path(request.settings.output_dir) / "runs" / key
-    if (out_dir / "results.json").is_file():
-        out = load_run_output(out_dir)
-        out.cached = True
-        return out
-    # build in a private folder and rename at the end: a cancelled or failed run leaves no half-written results
-    tmp_dir = out_dir.with_name(out_dir.name + f".tmp{threading.get_ident()}")
-    shutil.rmtree(tmp_dir, ignore_errors=True)
-    tmp_dir.mkdir(parents=True)
-    try:
-        t0 = time.monotonic()
-        analyze_clip(clip, request, tmp_dir, report)
-        log.info("analysis of %s took %.1f s", request.source, time.monotonic() - t0)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp_dir.rename(out_dir)
-    finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-    return load_run_output(out_dir)
+    cache = RunCache(settings.output_dir, cache_bytes(settings.cache_gb))
+    # one process computes a key; another asking for it waits here and then reuses the result
+    with cache.wait_for(key, on_wait=lambda: report("Waiting for another process analysing the same clip", 0, None)):
+        found = cache.lookup(key)
+        if found is not None:
+            out = load_run_output(found)
+            out.cached = True
+            return out
+        # a private folder, published by one rename: a cancelled or failed run leaves no half-written results
+        build_dir = cache.new_build_dir(key)
+        try:
+            t0 = time.monotonic()
+            analyze_clip(clip, request, build_dir, report)
+            log.info("analysis of %s took %.1f s", request.source, time.monotonic() - t0)
+            return load_run_output(cache.publish(key, build_dir))
+        finally:
+            cache.discard(build_dir)  # a no-op once published
 
 
 def analyze_to_folder(

@@ -71,7 +71,12 @@ class VideoInfo:
 
 
 def fmt_number(x: float, digits: int = 1) -> str:
-    """12.0 -> '12', 7.125 -> '7.1' (digits=1): numbers for sentences users read."""
+    """12.0 -> '12', 7.125 -> '7.1' (digits=1), 1e308 -> '1e+308': numbers for sentences users read."""
+    x = float(x)
+    if not math.isfinite(x):
+        return "not a number" if math.isnan(x) else ("infinity" if x > 0 else "-infinity")
+    if abs(x) >= 1e6 or 0 < abs(x) < 10**-digits:  # huge or tiny: 3 significant digits, not 300 of them
+        return f"{x:.3g}"
     text = f"{x:.{digits}f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
 
@@ -364,7 +369,7 @@ def plan_clip(
     total = source_duration_s
     start = 0.0 if start_s is None else float(start_s)
     if start < 0 or not math.isfinite(start):
-        raise InputError(f"The start time must be 0 s or later (got {start_s}).")
+        raise InputError(f"The start time must be 0 s or later (got {fmt_number(start)}).")
     if start >= total:
         raise InputError(
             f"The start time {fmt_number(start)} s is at or after the end of the video ({fmt_number(total, 2)} s)."
@@ -372,7 +377,9 @@ def plan_clip(
     end = total
     if end_s is not None:
         if not math.isfinite(float(end_s)) or float(end_s) <= start:
-            raise InputError(f"The end time ({end_s} s) must be after the start time ({fmt_number(start)} s).")
+            raise InputError(
+                f"The end time ({fmt_number(float(end_s))} s) must be after the start time ({fmt_number(start)} s)."
+            )
         if float(end_s) < total:
             end = float(end_s)
         else:
@@ -540,15 +547,6 @@ def iter_frames(clip: Clip, start: int = 0, stop: int | None = None) -> Iterator
     if start < 0 or start > stop:
         raise IndexError(f"frame range {start}:{stop} is outside the clip's {clip.n_frames} frames")
     return clip.reader.iter_frames(start, stop)
-
-
-def read_frame(clip: Clip, index: int) -> np.ndarray:
-    """One clip frame as RGB uint8 (H, W, 3) (seeks; for thumbnails and the scrubber, not for loops)."""
-    if not 0 <= index < clip.n_frames:
-        raise IndexError(f"frame {index} is outside the clip's {clip.n_frames} frames")
-    for _, frame in iter_frames(clip, index, index + 1):
-        return frame
-    raise VideoError(f"Frame {index} of '{clip.path.name}' could not be read.")
 
 
 # -------------------------------------------------------------------------------------------- encode

@@ -14,9 +14,10 @@ import pytest
 from conftest import REPO_ROOT
 
 from lart_demo.pipeline.results import read_result_json
-from lart_demo.stages.boxes import write_boxes_file
 from lart_demo.stages.tracking.tracks import read_results
 from lart_demo.video.io import probe_video
+
+pytestmark = pytest.mark.slow  # each test runs the CLI in a subprocess over a real clip
 
 
 def run_cli(*args: str, env_extra: dict[str, str] | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
@@ -30,6 +31,13 @@ def run_cli(*args: str, env_extra: dict[str, str] | None = None, timeout: float 
         timeout=timeout,
         cwd=REPO_ROOT,
     )
+
+
+def write_boxes_file(path: Path, boxes_per_frame: list[np.ndarray]) -> Path:
+    """Write per-frame (N, 4|5) arrays in the boxes-file format ."""
+    frames = {str(i): np.asarray(b, dtype=float).round(2).tolist() for i, b in enumerate(boxes_per_frame) if len(b)}
+    Path(path).write_text(json.dumps({"frames": frames}), encoding="utf-8")
+    return Path(path)
 
 
 def jump_boxes(path: Path, n_frames: int = 171) -> Path:

@@ -45,6 +45,7 @@ def jump_people(examples_dir: Path, settings: Settings) -> tuple[list[FramePeopl
     return frames, calls
 
 
+@pytest.mark.slow
 def test_jump_clip_gives_one_record_list_per_frame(jump_people: tuple[list[FramePeople], list[tuple]]) -> None:
     frames, calls = jump_people
     assert len(frames) == 171

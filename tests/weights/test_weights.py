@@ -379,6 +379,7 @@ def _chumpy_smpl_pickle(monkeypatch: pytest.MonkeyPatch, path: Path) -> dict[str
     return body
 
 
+@pytest.mark.slow
 def test_smpl_pickle_with_chumpy_objects_converts_to_clean_npz(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     src = tmp_path / "basicModel_neutral_lbs_10_207_0_v1.0.0.pkl"
     body = _chumpy_smpl_pickle(monkeypatch, src)
@@ -437,6 +438,7 @@ def test_smpl_path_that_does_not_exist_is_reported(tmp_path: Path) -> None:
 # random weights
 
 
+@pytest.mark.slow
 def test_random_body_is_a_closed_smpl_format_mesh(tmp_path: Path) -> None:
     import torch
 
@@ -486,6 +488,7 @@ def test_make_random_fails_loudly_for_a_module_without_writer(tmp_path: Path, mo
     assert not (tmp_path / "r").exists()  # checked before anything is written
 
 
+@pytest.mark.slow
 def test_make_random_calls_each_writer_and_writes_the_marker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
     manifest = load_manifest()
@@ -523,6 +526,7 @@ def test_make_random_refuses_a_folder_with_real_weights(tmp_path: Path) -> None:
     assert WeightFiles(root).lart_checkpoint.read_bytes() == b"real"
 
 
+@pytest.mark.slow
 def test_make_random_with_the_real_model_modules(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     root = tmp_path / "r"
     assert weights_cli(["make-random", str(root), "--profile", "tiny", "--seed", "0"]) == 0

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import pathlib
 import tempfile
+from dataclasses import fields, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -116,6 +118,12 @@ def _ids(row: np.ndarray) -> list[int]:
     return [int(v) for v in row if v >= 0]
 
 
+def config_from_phalp(phalp: dict[str, Any], **changes: Any) -> TrackerConfig:
+    """Our tracker configuration from the case's upstream `cfg.phalp` mapping; keys we do not have are ignored."""
+    known = {f.name for f in fields(TrackerConfig)}
+    return replace(TrackerConfig(**{k: v for k, v in phalp.items() if k in known}), **changes)
+
+
 def check(case_dir: pathlib.Path) -> None:
     config = json.loads((case_dir / "config.json").read_text())
     with np.load(case_dir / "inputs.npz") as f:
@@ -125,8 +133,8 @@ def check(case_dir: pathlib.Path) -> None:
     assert float(config["EXTRA.FOCAL_LENGTH"]) == FOCAL_LENGTH and int(config["render.res"]) == RENDER_SIZE
     # every pair's appearance term is computed for the comparison; the default skips pairs already
     # decided by the other factors, which must not change the capped costs (checked every frame)
-    tracker_config = TrackerConfig.from_phalp(config["phalp"], skip_decided_appearance=False)
-    fast_config = TrackerConfig.from_phalp(config["phalp"])
+    tracker_config = config_from_phalp(config["phalp"], skip_decided_appearance=False)
+    fast_config = config_from_phalp(config["phalp"])
     assert fast_config.skip_decided_appearance
     encoder = _UVEncoder(case_dir / "checkpoint.pth")
     predictor = _pose_predictor(case_dir, config, inp["mean_std"])
