@@ -25,8 +25,8 @@ from typing import Any
 
 from lart_demo.atomic import atomic_output
 from lart_demo.config import Settings
-from lart_demo.progress import ProgressFn, no_progress
 from lart_demo.errors import WeightsError
+from lart_demo.progress import ProgressFn, no_progress
 from lart_demo.weights import lock
 from lart_demo.weights.files import WeightFiles
 from lart_demo.weights.manifest import Archive, Manifest, ManifestFile, load_manifest
