@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from lart_demo.contracts import ClipMeta, Result, TrackResult
 from lart_demo.exports.motion import PersonMotion
 from lart_demo.labels import AVA_ACTION_NAMES
-from lart_demo.pipeline.results import ClipMeta, Result, TrackResult
 
 FPS = 25.0
 N_FRAMES = 60

@@ -8,6 +8,7 @@ tested without a browser. `Handlers` keeps the state one app shares between even
 from __future__ import annotations
 
 import html
+import math
 import queue
 import threading
 from collections.abc import Iterator
@@ -18,12 +19,16 @@ import gradio as gr
 
 from lart_demo.app.player import empty_player_html, player_html, segments_html
 from lart_demo.app.runner import STATUS_EVERY_S, StageClock, Worker
+from lart_demo.app.sessions import LoadedRuns, RunTokens
 from lart_demo.app.text import CANCELLED_TEXT, CANCELLING_TEXT
 from lart_demo.config import Settings
 from lart_demo.errors import InputError, LartDemoError
-from lart_demo.pipeline.run import AnalysisRequest, Runner, RunOutput
+from lart_demo.notices import RANDOM_WEIGHTS_NOTICE
+from lart_demo.pipeline.cache_store import RunCache, cache_bytes
+from lart_demo.pipeline.request import AnalysisRequest, Runner, RunOutput, load_run_output
 from lart_demo.pipeline.timeline import find_segments, player_payload
 from lart_demo.video.examples import write_example_clip
+from lart_demo.video.io import fmt_number
 from lart_demo.video.sources import canonical_youtube_url, youtube_video_id
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".webm", ".avi", ".mkv")
@@ -61,6 +66,17 @@ def request_from_widgets(
         raise InputError("Give either a video file or a YouTube link, not both (clear one of them).")
     if not file and not url:
         raise InputError("Upload a video or paste a YouTube link first.")
+    numbers = {
+        "Start": start,
+        "End": end,
+        "Max people": max_people,
+        "Labels per person": labels_per_person,
+        "Min label probability": min_prob,
+        "Max duration": max_duration,
+    }
+    for name, value in numbers.items():
+        if value is not None and not math.isfinite(float(value)):
+            raise InputError(f"{name} must be a number (got {fmt_number(float(value))}).")
     if start is not None and start < 0:
         raise InputError("Start must be 0 s or later.")
     if start is not None and end is not None and end <= start:
@@ -90,12 +106,17 @@ def _file_url(path: Path) -> str:
     return f"/gradio_api/file={path.resolve()}"
 
 
-def results_outputs(out: RunOutput) -> tuple[str, str, list[str], Any, Any, str]:
-    """Widget values for a finished run: status, player, downloads, action choices, person choices, run dir."""
+def _captions_url(out: RunOutput) -> str | None:
+    vtt = out.out_dir / "actions.vtt"
+    return _file_url(vtt) if vtt.is_file() else None
+
+
+def results_outputs(out: RunOutput, run_token: str = "") -> tuple[str, str, list[str], Any, Any, str]:
+    """Widget values for a finished run: status, player, downloads, action choices, person choices, run token."""
     payload = player_payload(out.timelines, out.action_names, out.fps, out.n_frames)
     notes = list(out.notes)
     player = (
-        player_html(_file_url(out.video), payload, out.random_weights, notes)
+        player_html(_file_url(out.video), payload, out.random_weights, notes, _captions_url(out))
         if out.video
         else empty_player_html("No video was rendered.")
     )
@@ -107,14 +128,14 @@ def results_outputs(out: RunOutput) -> tuple[str, str, list[str], Any, Any, str]
         status.append("Same clip and options as an earlier run: results returned from the cache.")
     status += [f"- ℹ️ {note}" for note in notes]
     if out.random_weights:
-        status.insert(0, "⚠️ **Random weights: predictions are meaningless.**")
+        status.insert(0, f"⚠️ **{RANDOM_WEIGHTS_NOTICE.capitalize()}.**")
     downloads = [str(p) for p in out.downloads() if p.exists()]
     # the actions someone's timeline shows come first; every other action can be searched too
     used = sorted({a for person in payload["people"] for a in person["traces"]})
     choices = used + [a for a in dict.fromkeys(out.action_names) if a not in used]
     actions = gr.update(choices=choices, value=choices[0] if choices else None)
     persons = gr.update(choices=["everyone"] + [f"#{t.track_id}" for t in out.timelines], value="everyone")
-    return "\n\n".join(status), player, downloads, actions, persons, str(out.out_dir)
+    return "\n\n".join(status), player, downloads, actions, persons, run_token
 
 
 class Handlers:
@@ -123,22 +144,24 @@ class Handlers:
     def __init__(self, settings: Settings, runner: Runner) -> None:
         self.settings = settings
         self.worker = Worker(runner)
-        self.runs: dict[str, RunOutput] = {}  # finished runs by folder, for segment search
+        self.tokens = RunTokens(Path(settings.output_dir))  # which session may search which run
+        self.loaded = LoadedRuns()  # the last few finished runs; older ones are re-read from the cache
         self.active: dict[str, threading.Event] = {}  # the cancel flag of each session's running analysis
 
     def analyze(
         self,
-        file,
-        url,
-        start,
-        end,
-        max_people,
-        labels_per_person,
-        min_prob,
-        style,
-        face_blur,
-        max_duration,
-        request: gr.Request,
+        # every input but the video or link has a default, so API callers may pass only `video=` or `url=`
+        video: str | None = None,
+        url: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        max_people: float | None = None,
+        labels_per_person: float | None = None,
+        min_prob: float | None = None,
+        style: str | None = None,
+        face_blur: bool | None = None,
+        max_duration: float | None = None,
+        request: gr.Request = None,  # type: ignore[assignment] - Gradio injects it
         progress=gr.Progress(),  # noqa: B008 - Gradio injects it
     ) -> Iterator[tuple]:
         """Stream status lines while the worker runs; every status change of a run comes from here, in order."""
@@ -146,7 +169,7 @@ class Handlers:
         try:
             job = request_from_widgets(
                 self.settings,
-                file,
+                video,
                 url,
                 start,
                 end,
@@ -187,8 +210,9 @@ class Handlers:
                     yield (text, empty_player_html(), None, gr.update(), gr.update(), "")
                     return
                 out: RunOutput = event.payload
-                self.runs[str(out.out_dir)] = out
-                yield results_outputs(out)
+                run_id = out.out_dir.name
+                self.loaded.put(run_id, out)
+                yield results_outputs(out, self.tokens.token(session, run_id))
                 return
         finally:
             cancel.set()  # no-op after a normal finish; stops the worker when the tab is closed
@@ -201,11 +225,37 @@ class Handlers:
         if flag is not None:
             flag.set()
 
-    def search(self, run_dir: str, action: str, person: str, threshold: float) -> str:
-        out = self.runs.get(run_dir or "")
+    def _run_of(self, session: str, run_token: str | None) -> RunOutput | str:
+        """The finished run a token of this session names (from memory or the cache), or why there is none."""
+        run_id = self.tokens.run_id(session, run_token)
+        if run_id is None:  # no run yet, or another session's token: the same answer
+            return "this clip (run an analysis first)"
+        out = self.loaded.get(run_id)
         if out is None:
-            return segments_html([], "this clip (run an analysis first)")
-        track = None if person in (None, "", "everyone") else int(str(person).lstrip("#"))
+            found = RunCache(self.settings.output_dir, cache_bytes(self.settings.cache_gb)).lookup(run_id)
+            if found is None:
+                return "this clip (its results left the cache: run the analysis again)"
+            out = load_run_output(found)
+            self.loaded.put(run_id, out)
+        return out
+
+    def search(
+        self,
+        run_token: str | None = None,
+        action: str | None = None,
+        person: str | None = "everyone",
+        threshold: float | None = 0.5,
+        request: gr.Request = None,  # type: ignore[assignment] - Gradio injects it
+    ) -> str:
+        """Moments where `action` passes `threshold`, in a run of this session only."""
+        out = self._run_of(_session(request), run_token)
+        if isinstance(out, str):
+            return segments_html([], out)
+        threshold = 0.5 if threshold is None else threshold
+        try:
+            track = None if person in (None, "", "everyone") else int(str(person).lstrip("#"))
+        except ValueError:
+            return segments_html([], f"person '{str(person)[:40]}' (pick one from the list)")
         try:
             segs = find_segments(out.timelines, out.action_names, action, out.fps, float(threshold), track_id=track)
         except LartDemoError as exc:

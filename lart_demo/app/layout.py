@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import gradio as gr
 
+from lart_demo.app.exports_panel import ExportsPanel
 from lart_demo.app.handlers import STYLES, VIDEO_EXTENSIONS, Handlers, example_clip
 from lart_demo.app.player import SEGMENTS_JS, empty_player_html, player_css, player_js
 from lart_demo.app.runner import QUEUE_SIZE, with_zero_gpu
 from lart_demo.app.text import EXAMPLES_LABEL, INTRO, TITLE, limits_text, random_banner, weights_panel
+from lart_demo.app.upload import video_upload
 from lart_demo.config import Settings
-from lart_demo.pipeline.run import Runner, run_analysis
+from lart_demo.pipeline.request import Runner
+from lart_demo.pipeline.run import run_analysis
+
+DELETE_CACHE = (1800, 7200)  # (how often, older than), seconds
 
 
 def build_ui(settings: Settings, runner: Runner | None = None, queue_size: int = QUEUE_SIZE) -> gr.Blocks:
     """The whole app. `runner` is the analysis entry point (default: `run_analysis`, on ZeroGPU when available)."""
     handlers = Handlers(settings, runner if runner is not None else with_zero_gpu(run_analysis))
+    exports = ExportsPanel(settings)
 
-    with gr.Blocks(title=TITLE) as demo:
+    # Gradio's own copies of uploads and downloads: every half hour, drop those older than two hours
+    with gr.Blocks(title=TITLE, delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(INTRO)
         banner = random_banner(settings)
         gr.Markdown(banner, visible=bool(banner), elem_id="lart-random-banner")
@@ -26,10 +33,9 @@ def build_ui(settings: Settings, runner: Runner | None = None, queue_size: int =
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
                 with gr.Tab("Upload"):
-                    file_in = gr.File(
+                    file_in = video_upload(
                         label=f"Video ({', '.join(e.lstrip('.') for e in VIDEO_EXTENSIONS)}; "
                         f"up to {settings.max_upload_mb:g} MB)",
-                        type="filepath",
                         elem_id="lart-file",
                     )
                     gr.Examples(
@@ -70,15 +76,35 @@ def build_ui(settings: Settings, runner: Runner | None = None, queue_size: int =
                 )
                 with gr.Accordion("Find moments", open=True):
                     with gr.Row():
-                        action_in = gr.Dropdown(choices=[], label="Action", elem_id="lart-seg-action")
+                        # choices arrive with each run; the handler checks the values, so a search still works
+                        # after a restart, when the server no longer knows the page's updated choices
+                        action_in = gr.Dropdown(
+                            choices=[], label="Action", elem_id="lart-seg-action", allow_custom_value=True
+                        )
                         person_in = gr.Dropdown(
-                            choices=["everyone"], value="everyone", label="Person", elem_id="lart-seg-person"
+                            choices=["everyone"],
+                            value="everyone",
+                            label="Person",
+                            elem_id="lart-seg-person",
+                            allow_custom_value=True,
                         )
                         threshold_in = gr.Slider(
                             0.05, 0.95, value=0.5, step=0.05, label="Threshold", elem_id="lart-seg-threshold"
                         )
                     search_btn = gr.Button("Search", elem_id="lart-seg-search")
                     segments = gr.HTML("", elem_id="lart-segments", js_on_load=SEGMENTS_JS, apply_default_css=False)
+                with gr.Accordion("3D view", open=True, elem_id="lart-3d-panel"):
+                    view3d = gr.Model3D(label="The scrubbed frame in 3D (drag to orbit)", elem_id="lart-3d", height=420)
+                    view3d_frame = gr.Slider(
+                        0, 1, value=0, step=1, label="Frame (follows the player's scrubber)", elem_id="lart-3d-frame"
+                    )
+                    view3d_caption = gr.Markdown("", elem_id="lart-3d-caption")
+                    glb_download = gr.DownloadButton("Download GLB of this frame", elem_id="lart-3d-download")
+                with gr.Accordion("Highlight clip", open=False, elem_id="lart-highlight-panel"):
+                    event_in = gr.Dropdown(choices=[], label="Event (from events.json)", elem_id="lart-event")
+                    highlight_btn = gr.Button("Make highlight clip", elem_id="lart-highlight-make")
+                    highlight_note = gr.Markdown("", elem_id="lart-highlight-note")
+                    highlight_video = gr.Video(label="Highlight (H.264)", elem_id="lart-highlight", interactive=False)
                 downloads = gr.File(
                     label="Downloads", file_count="multiple", interactive=False, elem_id="lart-downloads"
                 )
@@ -103,6 +129,24 @@ def build_ui(settings: Settings, runner: Runner | None = None, queue_size: int =
             api_name="analyze",
             concurrency_id="gpu",
             concurrency_limit=1,
+        ).then(
+            exports.after_run,
+            inputs=[run_dir],
+            outputs=[view3d_frame, view3d, glb_download, event_in, view3d_caption, highlight_video],
+            api_visibility="private",
+        )
+        view3d_frame.change(
+            exports.frame_view,
+            inputs=[run_dir, view3d_frame],
+            outputs=[view3d, glb_download, view3d_caption],
+            trigger_mode="always_last",
+            api_visibility="private",
+        )
+        highlight_btn.click(
+            exports.highlight,
+            inputs=[run_dir, event_in],
+            outputs=[highlight_video, highlight_note],
+            api_visibility="private",
         )
         # no `cancels=` on the run event: closing its handler would drop the final status; the run ends itself
         cancel_btn.click(handlers.cancel, queue=False, api_visibility="private")

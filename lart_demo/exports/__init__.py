@@ -11,14 +11,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from lart_demo.config import Settings
+from lart_demo.contracts import Result, SmplPerson
 from lart_demo.exports.ava import write_ava_predictions
 from lart_demo.exports.bvh import write_bvh
 from lart_demo.exports.captions import write_captions
 from lart_demo.exports.events import write_events
 from lart_demo.exports.motion import motions_from_frames
 from lart_demo.exports.smpl_npz import write_smpl_npz
-from lart_demo.pipeline.results import Result
-from lart_demo.render.video import SmplPerson
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lart_demo.exports.text import atomic_write_text
-from lart_demo.pipeline.results import RANDOM_WEIGHTS_WARNING, Result, TrackResult
+from lart_demo.atomic import atomic_write_text
+from lart_demo.contracts import Result, TrackResult
+from lart_demo.notices import RANDOM_WEIGHTS_NOTICE
 
 MIN_CUE_S = 0.3
 
@@ -73,7 +74,7 @@ def caption_cues(result: Result, top_k: int = 3, min_prob: float = 0.0, min_cue_
             cues.append(Cue(track.frames[first] / fps, (track.frames[last] + 1) / fps, text, track.track_id))
     cues.sort(key=lambda c: (c.start_s, c.track_id if c.track_id is not None else -1))
     if result.random_weights and result.clip.n_frames:
-        cues.insert(0, Cue(0.0, result.clip.n_frames / fps, RANDOM_WEIGHTS_WARNING))
+        cues.insert(0, Cue(0.0, result.clip.n_frames / fps, RANDOM_WEIGHTS_NOTICE))
     return cues
 
 
@@ -88,7 +89,7 @@ def _clock(seconds: float, separator: str) -> str:
 def vtt_text(cues: list[Cue], random_weights: bool = False) -> str:
     parts = ["WEBVTT", ""]
     if random_weights:
-        parts += [f"NOTE {RANDOM_WEIGHTS_WARNING}", ""]
+        parts += [f"NOTE {RANDOM_WEIGHTS_NOTICE}", ""]
     for n, cue in enumerate(cues, start=1):
         parts += [str(n), f"{_clock(cue.start_s, '.')} --> {_clock(cue.end_s, '.')}", html.escape(cue.text, False), ""]
     return "\n".join(parts)

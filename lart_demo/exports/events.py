@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from lart_demo.atomic import atomic_write_text
+from lart_demo.contracts import Result
 from lart_demo.errors import InputError
-from lart_demo.exports.text import atomic_write_text
 from lart_demo.labels import AVA_ACTION_NAMES
-from lart_demo.pipeline.results import RANDOM_WEIGHTS_WARNING, Result
+from lart_demo.notices import RANDOM_WEIGHTS_NOTICE
 
 DEFAULT_EVENT_THRESHOLD = 0.5
 EVENT_FIELDS = (
@@ -98,7 +99,7 @@ def find_events(result: Result, threshold: float = DEFAULT_EVENT_THRESHOLD) -> l
 def events_json_text(result: Result, events: list[Event], threshold: float) -> str:
     data: dict[str, object] = {"random_weights": bool(result.random_weights)}
     if result.random_weights:
-        data["warning"] = RANDOM_WEIGHTS_WARNING
+        data["warning"] = RANDOM_WEIGHTS_NOTICE
     data.update({"fps": float(result.clip.fps), "threshold": float(threshold), "events": [asdict(e) for e in events]})
     return json.dumps(data, indent=1) + "\n"
 
@@ -106,7 +107,7 @@ def events_json_text(result: Result, events: list[Event], threshold: float) -> s
 def events_csv_text(result: Result, events: list[Event]) -> str:
     buffer = io.StringIO()
     if result.random_weights:
-        buffer.write(f"# {RANDOM_WEIGHTS_WARNING}\n")
+        buffer.write(f"# {RANDOM_WEIGHTS_NOTICE}\n")
     writer = csv.DictWriter(buffer, fieldnames=EVENT_FIELDS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(asdict(e) for e in events)

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from lart_demo.atomic import atomic_write_bytes
 from lart_demo.errors import InputError
 from lart_demo.exports.motion import CAMERA_TO_Y_UP
-from lart_demo.exports.text import atomic_write_bytes
-from lart_demo.pipeline.results import Result
+from lart_demo.pipeline.results import read_result_json
 from lart_demo.render.colors import ghost_color, track_color
 
 GRID_STEP_M = 0.5
@@ -40,7 +40,7 @@ class FramePerson:
 
 def people_at_frame(run_dir: Path, frame: int) -> list[FramePerson]:
     """Everyone drawn in clip frame `frame` of a finished run, from its person_<id>_smpl.npz files."""
-    result = Result.from_json(Path(run_dir) / "results.json")
+    result = read_result_json(Path(run_dir) / "results.json")
     colors = {t.track_id: t.color_index for t in result.tracks}
     people = []
     for role, name in sorted(result.files.items()):
@@ -122,7 +122,7 @@ def frame_glb(people: list[FramePerson], vertices: list[np.ndarray], faces: np.n
 def write_frame_glb(run_dir: Path, frame: int, smpl: object) -> Path:
     """run_dir/view3d/frame_<frame>.glb (made once, then reused)."""
     run_dir = Path(run_dir)
-    result = Result.from_json(run_dir / "results.json")
+    result = read_result_json(run_dir / "results.json")
     if not 0 <= int(frame) < result.clip.n_frames:
         raise InputError(f"Frame {frame} is outside the clip's {result.clip.n_frames} frames.")
     path = run_dir / VIEW_FOLDER / f"frame_{int(frame):06d}.glb"

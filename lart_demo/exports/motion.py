@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lart_demo.render.video import SmplPerson
+from lart_demo.contracts import SmplPerson
 
 # SMPL's 24 skeleton joints in model order, and the parent of each (the root's is -1)
 SMPL_JOINT_NAMES = (

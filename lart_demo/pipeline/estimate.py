@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from lart_demo.contracts import ProgressFn
 from lart_demo.models.mvit import MViTConfig, block_specs
 from lart_demo.precision import PrecisionPolicy
+from lart_demo.progress import ProgressFn
 
 if TYPE_CHECKING:
     from lart_demo.config import Settings
@@ -235,10 +235,10 @@ def announce_after_tracking(
 ) -> Estimate:
     """Once the tracks are known: the exact MViT clips and LART windows left, and their time."""
     from lart_demo.stages.actions import plan_windows  # stage helpers: imported where the stage runs
-    from lart_demo.stages.appearance import count_clips
+    from lart_demo.stages.appearance import as_track_boxes, count_clips
 
     _clips, distinct = count_clips(tracks, models.mvit.config)
-    windows = sum(len(plan_windows(len(t["fid"]))) for t in tracks.values())
+    windows = sum(len(plan_windows(len(as_track_boxes(t).fid))) for t in tracks.values())
     workload = Workload(counts.frames, counts.detections, distinct, windows, run_detector=False)
     full = estimate_run(workload, costs, models.people.device, policy)
     left = {k: v for k, v in full.seconds_by_stage.items() if k in ("mvit", "lart", "render")}

@@ -20,10 +20,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from lart_demo.config import Settings
-from lart_demo.contracts import ProgressFn, no_progress
+from lart_demo.contracts import Clip
 from lart_demo.errors import InputError, VideoError
+from lart_demo.progress import ProgressFn, no_progress
 from lart_demo.video.frames import DEFAULT_FRAMES_FPS, open_frames
-from lart_demo.video.io import VIDEO_EXTENSIONS, Clip, duration_cap_sentence, ffmpeg_exe, fmt_number, open_clip
+from lart_demo.video.io import VIDEO_EXTENSIONS, duration_cap_sentence, ffmpeg_exe, fmt_number, open_clip
 
 # Hosts serving single YouTube videos (each also with "www."), as yt-dlp's YoutubeIE accepts them
 YOUTUBE_HOSTS = frozenset(
@@ -91,7 +92,7 @@ def open_upload(
 def looks_like_url(text: str) -> bool:
     """True for text the CLI should treat as a link (validated as one, never opened as a file)."""
     stripped = text.strip().lower()
-    return "://" in stripped or stripped.startswith(("//", "www.", *(f"{host}/" for host in YOUTUBE_HOSTS)))
+    return "://" in stripped or stripped.startswith(("www.", *(f"{host}/" for host in YOUTUBE_HOSTS)))
 
 
 def _youtube_host(host: str) -> bool:
@@ -176,8 +177,8 @@ def _youtube_window(
 ) -> tuple[tuple[float, float] | None, list[str]]:
     """The (start, end) seconds to download (None: the whole video) and the sentences describing the cut."""
     start = float(start_s or 0.0)
-    if start < 0:
-        raise InputError(f"The start time must be 0 s or later (got {start_s}).")
+    if start < 0 or not math.isfinite(start):
+        raise InputError(f"The start time must be 0 s or later (got {fmt_number(start)}).")
     if duration is not None and start >= duration:
         raise InputError(
             f"The start time {fmt_number(start)} s is after the end of the video ({fmt_number(duration)} s)."
@@ -185,7 +186,9 @@ def _youtube_window(
     end = duration  # None: YouTube did not say how long the video is
     if end_s is not None:
         if end_s <= start:
-            raise InputError(f"The end time ({end_s} s) must be after the start time ({fmt_number(start)} s).")
+            raise InputError(
+                f"The end time ({fmt_number(end_s)} s) must be after the start time ({fmt_number(start)} s)."
+            )
         end = float(end_s) if duration is None else min(float(end_s), duration)
     caps: list[str] = []
     of_total = f" of the {fmt_number(duration)} s YouTube video" if duration is not None else " of the YouTube video"

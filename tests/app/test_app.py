@@ -22,7 +22,8 @@ from lart_demo.app.runner import (
 from lart_demo.app.text import limits_text, random_banner, weights_panel
 from lart_demo.config import Settings
 from lart_demo.errors import InputError, VideoError
-from lart_demo.pipeline.run import AnalysisRequest, Cancelled, RunOutput
+from lart_demo.pipeline.request import AnalysisRequest, RunOutput
+from lart_demo.progress import Cancelled
 from lart_demo.video.examples import write_example_clip
 
 
@@ -80,6 +81,7 @@ def test_limits_text_states_the_caps() -> None:
     assert "123 MB" in text and "first 45 s" in text and "960 px" in text and "up to 7 more" in text
 
 
+@pytest.mark.slow
 def test_weights_panel_lists_what_is_missing(tmp_path: Path, tiny_weights: Path) -> None:
     panel = weights_panel(Settings(weights_dir=tmp_path / "empty"))
     assert "model file(s) are missing" in panel
@@ -185,6 +187,7 @@ def test_with_zero_gpu_passes_errors_and_stops_on_cancel(tmp_path: Path) -> None
         with_zero_gpu(slow, FakeSpaces())(request, progress, cancel)
 
 
+@pytest.mark.slow
 def test_missing_weights_panel_is_shown_in_the_app(tmp_path: Path) -> None:
     demo = build_ui(Settings(weights_dir=tmp_path / "empty", output_dir=tmp_path / "out"))
     panels = [c for c in demo.config["components"] if c.get("props", {}).get("elem_id") == "lart-weights-missing"]

@@ -19,8 +19,9 @@ import pytest
 
 from lart_demo.app import build_ui, launch_kwargs
 from lart_demo.config import Settings
-from lart_demo.contracts import ProgressFn
-from lart_demo.pipeline.run import AnalysisRequest, Cancelled, RunOutput, run_analysis
+from lart_demo.pipeline.request import AnalysisRequest, RunOutput
+from lart_demo.pipeline.run import run_analysis
+from lart_demo.progress import Cancelled, ProgressFn
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -40,7 +41,11 @@ END_S = 2.0  # seconds of jump.mp4 analysed by the main run (48 frames at 24 fps
 RUN_TIMEOUT_MS = 600_000
 FINISHED = ("**Done**", "Done ·", "Error:", "Cannot start:", "Cancelled.")
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.is_file(), reason="Debian chromium (/usr/bin/chromium) is not installed")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.is_file(), reason="Debian chromium (/usr/bin/chromium) is not installed"),
+]
 
 
 class RecordingRunner:

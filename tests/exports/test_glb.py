@@ -11,12 +11,14 @@ import trimesh
 from export_scenes import N_FRAMES, synthetic_motion, synthetic_result, synthetic_smpl
 
 from lart_demo.config import Settings
+from lart_demo.contracts import SmplPerson
 from lart_demo.errors import InputError
 from lart_demo.exports import write_exports
 from lart_demo.exports.glb import write_frame_glb
 from lart_demo.exports.motion import CAMERA_TO_Y_UP
+from lart_demo.pipeline.results import write_result_json
 from lart_demo.render.colors import ghost_color, track_color
-from lart_demo.render.video import SmplPerson, pose_people
+from lart_demo.render.video import pose_people
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +42,7 @@ def run(tmp_path_factory: pytest.TempPathFactory, smpl) -> tuple[Path, dict[int,
                 )
             )
     result.files.update(write_exports(result, by_frame, out, Settings(), smpl))
-    result.write_json(out / "results.json")
+    write_result_json(result, out / "results.json")
     return out, by_frame
 
 

@@ -12,8 +12,9 @@ import smplx
 import torch
 from export_scenes import FPS, HEIGHT, WIDTH, synthetic_motion, synthetic_smpl
 
+from lart_demo.contracts import SmplPerson
 from lart_demo.exports.smpl_npz import write_smpl_npz
-from lart_demo.render.video import SmplPerson, pose_people
+from lart_demo.render.video import pose_people
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ from export_scenes import N_FRAMES, synthetic_motion, synthetic_result, syntheti
 
 from lart_demo.cli import _analyze_parser, _settings, main
 from lart_demo.config import Settings
+from lart_demo.contracts import SmplPerson
 from lart_demo.exports import write_exports
-from lart_demo.render.video import SmplPerson
 
 
 def _people_by_frame(frames: np.ndarray, track_id: int) -> dict[int, list[SmplPerson]]:

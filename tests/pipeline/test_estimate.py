@@ -21,6 +21,7 @@ from lart_demo.pipeline.estimate import (
 )
 from lart_demo.pipeline.work import WorkCounts
 from lart_demo.precision import precision_policy
+from lart_demo.stages.appearance import TrackBoxes
 
 COSTS = StageCosts(detector_per_frame=3e11, hmr2_per_crop=2.5e11, mvit_per_clip=7.6e12, lart_per_window=1e9)
 
@@ -56,7 +57,7 @@ def test_refined_estimate_counts_distinct_clips_and_remaining_stages(monkeypatch
     monkeypatch.setitem(estimate._THROUGHPUT, ("cpu", torch.float32), 1e11)
     cfg = mvit_config_from_dict(TINY_MVIT_YAML)
     boxes = np.tile([10.0, 10.0, 50.0, 100.0], (30, 1))
-    tracks = {tid: {"fid": np.arange(30)[:, None, None], "frame_bbox": boxes} for tid in (1, 2, 3)}
+    tracks = {tid: TrackBoxes(fid=np.arange(30), frame_bbox=boxes) for tid in (1, 2, 3)}
     models = SimpleNamespace(mvit=SimpleNamespace(config=cfg), people=SimpleNamespace(device=torch.device("cpu")))
     messages: list[str] = []
     refined = announce_after_tracking(

@@ -381,3 +381,12 @@ def test_resolve_source_youtube_uses_output_dir(
     clip = resolve_source(f"https://youtu.be/{VIDEO_ID}", Settings(output_dir=tmp_path / "out"))
     assert clip.source == "youtube" and clip.n_frames == 171
     assert clip.path.parent.parent == tmp_path / "out" / "downloads"
+
+
+def test_huge_times_read_sanely(examples_dir: Path, tmp_path: Path) -> None:
+    settings = Settings(output_dir=tmp_path / "out")
+    with pytest.raises(InputError) as caught:
+        resolve_source(examples_dir / "jump.mp4", settings, start_s=1e308)
+    assert str(caught.value) == "The start time 1e+308 s is at or after the end of the video (7.12 s)."
+    with pytest.raises(InputError, match=r"^The start time must be 0 s or later \(got not a number\)\.$"):
+        resolve_source(examples_dir / "jump.mp4", settings, start_s=float("nan"))
