@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lart_demo.contracts import FramePeople
-from lart_demo.pipeline.results import ClipMeta, Result
+from lart_demo.contracts import ClipMeta, FramePeople, Result
+from lart_demo.pipeline.results import read_result_json, write_result_json
 from lart_demo.pipeline.work import WorkCounts, counting_people
 from lart_demo.precision import precision_policy
 
@@ -28,7 +28,7 @@ def test_work_and_precision_round_trip_through_results_json(tmp_path: Path) -> N
         work=work,
         precision=precision_policy("auto", "cpu").describe(),
     )
-    path = result.write_json(tmp_path / "results.json")
+    path = write_result_json(result, tmp_path / "results.json")
     data = json.loads(path.read_text())
     assert data["work"] == {
         "frames": 24,
@@ -40,5 +40,5 @@ def test_work_and_precision_round_trip_through_results_json(tmp_path: Path) -> N
         "lart_windows": 2,
     }
     assert data["precision"]["requested"] == "auto" and data["precision"]["effective"] == "fp32"
-    again = Result.from_json(path)
+    again = read_result_json(path)
     assert again.work == work and again.precision == result.precision
