@@ -82,7 +82,10 @@ class Recorder:
 def test_stages_run_in_order_and_write_the_result(settings: Settings, scene: tuple[Path, Path]) -> None:
     progress = Recorder()
     out = run_analysis(AnalysisRequest(str(scene[0]), settings), progress)
-    assert tuple(progress.steps) == STEPS
+    assert tuple(s for s in progress.steps if not s.startswith("Estimate")) == STEPS
+    # the cost, before the heavy work and again once the tracks are known
+    assert progress.steps[2].startswith("Estimate: about ") and "on cpu (fp32)" in progress.steps[2]
+    assert progress.steps[4].startswith("Estimate after tracking: about ")
     assert not out.cached and out.random_weights and out.n_frames == N_FRAMES
     assert {p.name for p in out.downloads()} >= {"render.mp4", "results.json", "actions.csv", "tracks.pkl"}
 
@@ -97,6 +100,9 @@ def test_stages_run_in_order_and_write_the_result(settings: Settings, scene: tup
         assert np.isfinite(detected).all() and np.isnan(track.boxes_xyxy[~track.has_detection]).all()
         assert track.thumbnail and (out.out_dir / track.thumbnail).is_file()
     assert result.files["tracks_pkl"] == "tracks.pkl" and result.files["video"] == "render.mp4"
+    assert result.work["frames"] == N_FRAMES and result.work["tracks"] == 2
+    assert result.work["mvit_backbone_passes"] <= result.work["mvit_clips"]
+    assert result.precision["effective"] == "fp32"
 
     # tracks.pkl: LART's labels on every listed frame of a track's span, in-filled ghosts marked -1
     pkl = read_results(out.tracks_pkl)
