@@ -20,7 +20,7 @@ DELETE_CACHE = (1800, 7200)  # (how often, older than), seconds
 def build_ui(settings: Settings, runner: Runner | None = None, queue_size: int = QUEUE_SIZE) -> gr.Blocks:
     """The whole app. `runner` is the analysis entry point (default: `run_analysis`, on ZeroGPU when available)."""
     handlers = Handlers(settings, runner if runner is not None else with_zero_gpu(run_analysis))
-    exports = ExportsPanel(settings)
+    exports = ExportsPanel(settings, handlers.run_folder)
 
     # Gradio's own copies of uploads and downloads: every half hour, drop those older than two hours
     with gr.Blocks(title=TITLE, delete_cache=DELETE_CACHE) as demo:
