@@ -390,6 +390,7 @@ def test_smpl_pickle_with_chumpy_objects_converts_to_clean_npz(tmp_path: Path, m
         np.testing.assert_allclose(data["J_regressor"], body["J_regressor"], rtol=0, atol=1e-15)
 
 
+@pytest.mark.slow
 def test_smpl_is_never_downloaded_and_add_smpl_converts_the_users_copy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
