@@ -56,15 +56,16 @@ def weights_panel(settings: Settings) -> tuple[str, str]:
     if not missing:
         return "", ""
     line = (
-        f"⚠️ **{len(missing)} model file(s) are missing.** Run `python -m lart_demo weights download` "
-        "(SMPL needs your licence), or `python -m lart_demo weights make-random DIR --profile tiny` "
-        "with `LART_DEMO_WEIGHTS=DIR` for a test install; then restart the app."
+        f"⚠️ **{len(missing)} model file(s) are missing.** Run `python -m lart_demo weights download`, "
+        "then restart the app."
     )
     rows = "\n".join(f"- `{m.path.name}` ({m.detail}): {m.how_to_get}" for m in missing)
     details = (
         f"They belong in `{settings.weights_dir}`:\n\n{rows}\n\n"
         "Without them, the first analysis downloads what it can (the Hub mirror first, then the original "
-        "hosts), which takes a while. SMPL is licensed: see the README, section *Weights*."
+        "hosts), which takes a while. SMPL is licensed: see the README, section *Weights*.\n\n"
+        "For a test install without the released models: `python -m lart_demo weights make-random DIR "
+        "--profile tiny`, then start the app with `LART_DEMO_WEIGHTS=DIR`."
     )
     return line, details
 

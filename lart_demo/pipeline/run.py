@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"  # 2: actions.csv random_weights column, marked video, flagged tracks.pkl
 
 
 class Cancelled(LartDemoError):

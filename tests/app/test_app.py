@@ -112,7 +112,7 @@ def test_limits_text_states_the_caps() -> None:
 def test_weights_panel_is_one_line_with_the_details_folded(tmp_path: Path, tiny_weights: Path) -> None:
     line, details = weights_panel(Settings(weights_dir=tmp_path / "empty"))
     assert "model file(s) are missing" in line and "\n" not in line
-    assert "python -m lart_demo weights download" in line and "make-random" in line
+    assert "python -m lart_demo weights download" in line and "make-random" in details
     assert details.count("\n- `") >= 5  # one line per missing file, each with what to do
     assert weights_panel(Settings(weights_dir=tiny_weights)) == ("", "")
 

@@ -16,9 +16,9 @@ import shutil
 import threading
 import time
 import zipfile
-from urllib.parse import urljoin
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urljoin
 
 import numpy as np
 import pandas as pd
@@ -488,12 +488,12 @@ def test_8_no_clutter_one_banner_top3_bars_and_plain_downloads(results: Page, se
     body = pg.inner_text("body").lower()
     assert body.count("random weights") == 1, "one random-weights banner, nothing else on the page repeats it"
     assert pg.locator("#lart-random-banner").is_visible()
-    # the rendered video itself carries the mark: a red strip in its bottom-left corner
+    # the rendered video itself carries the mark: a red strip in its top-left corner
     red = pg.evaluate(
         """() => { const v = document.querySelector('#lart-player video.lp-video');
                    const c = document.createElement('canvas'); c.width = v.videoWidth; c.height = v.videoHeight;
                    const g = c.getContext('2d'); g.drawImage(v, 0, 0);
-                   const d = g.getImageData(0, c.height - 8, 60, 6).data; let n = 0;
+                   const d = g.getImageData(0, 2, 60, 6).data; let n = 0;
                    for (let i = 0; i < d.length; i += 4) if (d[i] > 150 && d[i + 1] < 90 && d[i + 2] < 90) n++;
                    return n / (d.length / 4); }"""
     )
@@ -568,6 +568,7 @@ def test_readme_screenshot(browser, server, first_run, examples_dir: Path) -> No
     clock_agrees(pg)
     ARTIFACTS.mkdir(exist_ok=True)
     full = ARTIFACTS / "browser_readme_full.png"
+    pg.add_style_tag(content="#lart-runbar { position: static !important; }")  # not over the picture
     pg.locator("#lart-results").screenshot(path=str(full))
     image = cv2.imread(str(full))
     scale = min(1.0, 900 / image.shape[1])
