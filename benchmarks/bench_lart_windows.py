@@ -18,25 +18,35 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from lart_demo.contracts import Track
 from lart_demo.models.lart import LART, LartConfig, build_lart, randomise_weights, tiny_lart_config
 from lart_demo.stages.actions import plan_windows, predict_actions
 
 
-def synthetic_tracks(n: int, frames: int, appearance_dim: int, seed: int = 0) -> dict[int, dict[str, np.ndarray]]:
-    """Tracks of `frames`, `frames`-17, ... frames with a few gaps each (shapes as the tracker writes them)."""
+def synthetic_tracks(n: int, frames: int, appearance_dim: int, seed: int = 0) -> dict[int, Track]:
+    """Tracks of `frames`, `frames`-17, ... frames with a few gaps each (what LART reads of a `Track`)."""
     rng = np.random.default_rng(seed)
     tracks = {}
     for tid in range(n):
         length = max(1, frames - 17 * tid)
-        has = (rng.random((length, 1, 1)) > 0.1).astype(np.float64)
-        tracks[tid] = {
-            "pose_shape": rng.normal(size=(length, 1, 229)) * has,
-            "3d_joints": rng.normal(size=(length, 1, 45, 3)),
-            "camera": rng.normal(size=(length, 1, 3)),
-            "has_detection": has,
-            "fid": np.arange(length, dtype=np.float64).reshape(length, 1, 1),
-            "apperance_emb": rng.normal(size=(length, 1, appearance_dim)).astype(np.float32),
-        }
+        has = rng.random(length) > 0.1
+        tracks[tid] = Track(
+            track_id=tid,
+            frame_index=np.arange(length),
+            has_detection=has,
+            listed=np.ones(length, bool),
+            boxes_tlwh=np.zeros((length, 4)),
+            box_conf=np.zeros(length),
+            global_orient=np.zeros((length, 1, 3, 3), np.float32),
+            body_pose=np.zeros((length, 23, 3, 3), np.float32),
+            betas=np.zeros((length, 10), np.float32),
+            cam_t=np.zeros((length, 3), np.float32),
+            camera_bbox=np.zeros((length, 3)),
+            joints_3d=rng.normal(size=(length, 45, 3)),
+            camera=rng.normal(size=(length, 3)),
+            pose_shape=rng.normal(size=(length, 229)) * has[:, None],
+            appearance=rng.normal(size=(length, appearance_dim)).astype(np.float32),
+        )
     return tracks
 
 

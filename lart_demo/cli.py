@@ -4,7 +4,9 @@
     python -m lart_demo probe VIDEO                        what the app would read from a video
     python -m lart_demo people VIDEO --out DIR             per-frame people in 3D (detector + HMR2.0)
     python -m lart_demo track VIDEO --out DIR              identities over time (PHALP) -> tracks.pkl
-    python -m lart_demo weights status|download|make-random|mirror
+    python -m lart_demo batch INPUT... --out DIR [--workers N]  many videos, folders, lists; resumable, Ray
+    python -m lart_demo weights status|download|import|add-smpl|verify|make-random|mirror
+    python -m lart_demo cache status|clear                 the result cache: cap and use / empty it
 
 Errors print one line (what happened, what to do) and exit non-zero; `--verbose` adds the traceback.
 """
@@ -22,7 +24,7 @@ from lart_demo.errors import LartDemoError
 
 log = logging.getLogger("lart_demo")
 
-SUBCOMMANDS = ("probe", "people", "track", "weights")
+SUBCOMMANDS = ("probe", "people", "track", "batch", "weights", "cache")
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +48,16 @@ def _add_clip_options(parser: argparse.ArgumentParser, trim: bool = True) -> Non
     parser.add_argument("--fps", type=float, default=None, help="processing fps (default: the source fps)")
 
 
+def _unit_interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is outside 0..1")
+    return value
+
+
 def _analyze_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m lart_demo",
@@ -58,12 +70,24 @@ def _analyze_parser() -> argparse.ArgumentParser:
         "source", help="a video file (mp4/mov/m4v/webm/avi/mkv), a folder or zip of frames, or a YouTube link"
     )
     p.add_argument("--out", type=Path, required=True, help="output folder")
+    _add_analysis_options(p)
+    return p
+
+
+def _add_analysis_options(p: argparse.ArgumentParser) -> None:
+    """The options of a full analysis (shared by the single-video command and `batch`)."""
     _add_clip_options(p)
     p.add_argument("--max-people", type=int, default=None, help="render and report at most this many people")
     p.add_argument("--labels-per-person", type=int, default=None, help="action labels drawn over each person (3)")
     p.add_argument("--min-prob", type=float, default=None, help="hide labels below this probability (0..1)")
     p.add_argument("--style", choices=["mesh", "mesh+labels", "side-by-side"], default=None, help="render style")
     p.add_argument("--face-blur", action="store_true", default=None, help="blur faces in the rendered video")
+    p.add_argument(
+        "--event-threshold",
+        type=_unit_interval,
+        default=None,
+        help="events.csv/json list the segments where an action's probability is at least this (0..1, default 0.5)",
+    )
     p.add_argument("--no-render", action="store_true", help="skip the rendered video (results files only)")
     p.add_argument(
         "--boxes",
@@ -72,7 +96,6 @@ def _analyze_parser() -> argparse.ArgumentParser:
         help="JSON file of known person boxes per frame, used instead of the detector",
     )
     _add_common(p)
-    return p
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -88,6 +111,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         render_style=getattr(args, "style", None),
         face_blur=getattr(args, "face_blur", None),
         boxes_file=getattr(args, "boxes", None),
+        event_threshold=getattr(args, "event_threshold", None),
     )
 
 
@@ -101,6 +125,7 @@ def _print_progress(stage: str, done: int, total: int | None) -> None:
 def _cmd_analyze(argv: Sequence[str]) -> int:
     args = _analyze_parser().parse_args(argv)
     _setup_logging(args.verbose)
+    # imported per command: `--help` and argument errors answer at once, without loading torch and the models
     from lart_demo.pipeline.run import analyze_to_folder
 
     result_dir = analyze_to_folder(
@@ -116,12 +141,54 @@ def _cmd_analyze(argv: Sequence[str]) -> int:
     return 0
 
 
+def _batch_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m lart_demo batch",
+        description="Analyse many videos: one result folder per input plus batch.csv in --out. Inputs already done "
+        "with the same content and options are skipped, so a stopped batch continues when rerun. With --workers N "
+        "(needs the batch extra: Ray) N workers each load the models once; --ray-address spreads them over a cluster.",
+    )
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="a video file, a folder (searched recursively for videos) or a .txt list of paths and YouTube links",
+    )
+    p.add_argument("--out", type=Path, required=True, help="batch folder: result folders, batch.csv")
+    p.add_argument("--workers", type=int, default=1, help="parallel workers (1: in this process, no Ray needed)")
+    p.add_argument(
+        "--ray-address", default=None, help="join this Ray cluster (HEAD:6379, or auto) instead of starting one"
+    )
+    p.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs each Ray worker reserves (0)")
+    p.add_argument("--cpus-per-worker", type=int, default=1, help="CPU cores each Ray worker reserves (1)")
+    p.add_argument("--retry-failed", action="store_true", help="try inputs that failed before again")
+    _add_analysis_options(p)
+    return p
+
+
+def _cmd_batch(argv: Sequence[str]) -> int:
+    args = _batch_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    from lart_demo.batch.runner import BatchSpec, PoolOptions, run_batch
+
+    spec = BatchSpec.create(args.out, _settings(args), args.start, args.end, render=not args.no_render)
+    options = PoolOptions(
+        workers=args.workers,
+        ray_address=args.ray_address,
+        cpus_per_worker=args.cpus_per_worker,
+        gpus_per_worker=args.gpus_per_worker,
+        verbose=args.verbose,
+    )
+    return run_batch(args.inputs, spec, options, retry_failed=args.retry_failed)
+
+
 def _cmd_probe(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m lart_demo probe", description="Print what the app reads from a video.")
     p.add_argument("video", type=Path)
     p.add_argument("--verbose", "-v", action="store_true")
     args = p.parse_args(argv)
     _setup_logging(args.verbose)
+    # imported per command: `--help` and argument errors answer at once, without loading torch and the models
     from lart_demo.video.io import format_probe, probe_video
 
     print(format_probe(probe_video(args.video)))
@@ -140,6 +207,7 @@ def _stage_parser(name: str, description: str) -> argparse.ArgumentParser:
 def _cmd_people(argv: Sequence[str]) -> int:
     args = _stage_parser("people", "Detect people and recover their 3D body (HMR2.0) in every frame.").parse_args(argv)
     _setup_logging(args.verbose)
+    # imported per command: `--help` and argument errors answer at once, without loading torch and the models
     from lart_demo.stages.people import run_people
 
     print(f"Per-frame people written to {run_people(args.video, args.out, _settings(args))}")
@@ -149,6 +217,7 @@ def _cmd_people(argv: Sequence[str]) -> int:
 def _cmd_track(argv: Sequence[str]) -> int:
     args = _stage_parser("track", "Track people over time (PHALP) and write tracks.pkl + tracks.json.").parse_args(argv)
     _setup_logging(args.verbose)
+    # imported per command: `--help` and argument errors answer at once, without loading torch and the models
     from lart_demo.stages.tracking.stage import run_track
 
     print(f"Tracks written to {run_track(args.video, args.out, _settings(args), progress=_print_progress)}")
@@ -156,16 +225,38 @@ def _cmd_track(argv: Sequence[str]) -> int:
 
 
 def _cmd_weights(argv: Sequence[str]) -> int:
+    # imported per command: `--help` and argument errors answer at once, without loading torch and the models
     from lart_demo.weights.cli import weights_cli
 
     return weights_cli(list(argv))
+
+
+def _cmd_cache(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m lart_demo cache",
+        description="The result cache in <output dir>/runs (LART_DEMO_OUTPUT_DIR), capped at LART_DEMO_CACHE_GB.",
+    )
+    p.add_argument("action", choices=["status", "clear"], help="status: cap and current use; clear: empty it")
+    p.add_argument("--output-dir", type=Path, default=None, help="output folder (default: outputs/)")
+    args = p.parse_args(argv)
+    from lart_demo.pipeline.cache_store import RunCache, cache_bytes
+
+    settings = settings_from_env(output_dir=args.output_dir)
+    cache = RunCache(settings.output_dir, cache_bytes(settings.cache_gb))
+    if args.action == "clear":
+        count, freed = cache.clear()
+        print(f"Removed {count} cached run(s), {freed / 1e9:.2f} GB.")
+    print(cache.status().describe())
+    return 0
 
 
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "probe": _cmd_probe,
     "people": _cmd_people,
     "track": _cmd_track,
+    "batch": _cmd_batch,
     "weights": _cmd_weights,
+    "cache": _cmd_cache,
 }
 
 

@@ -12,7 +12,11 @@ from pathlib import Path
 
 from lart_demo.errors import InputError
 
-DEFAULT_HF_REPO = "lart-demo/weights"
+# Settings fields carrying this metadata change what a run writes: the run cache keys on them
+# (pipeline/cache.py). Weights and the boxes file enter the key by content, not by their path.
+AFFECTS_OUTPUT = {"affects_output": True}
+
+DEFAULT_HF_REPO = ""  # no Hub source unless the user names their own mirror (LART_DEMO_HF_REPO)
 DEFAULT_HF_REVISION = "main"
 
 
@@ -21,31 +25,34 @@ class Settings:
     """Everything the pipeline, CLI and app may be configured with."""
 
     weights_dir: Path = Path("weights")
-    device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
+    device: str = field(default="auto", metadata=AFFECTS_OUTPUT)  # "auto" | "cpu" | "cuda" | "cuda:N"
     hf_repo: str = DEFAULT_HF_REPO
     hf_revision: str = DEFAULT_HF_REVISION
-    accept_smpl_license: bool = False
     smpl_path: Path | None = None
     # input caps: applied explicitly and reported in the clip metadata, never silently
-    max_duration_s: float = 60.0
-    max_side: int = 1280
+    max_duration_s: float = field(default=60.0, metadata=AFFECTS_OUTPUT)
+    max_side: int = field(default=1280, metadata=AFFECTS_OUTPUT)
     max_upload_mb: float = 500.0
-    processing_fps: float | None = None  # None keeps the source fps
+    processing_fps: float | None = field(default=None, metadata=AFFECTS_OUTPUT)  # None keeps the source fps
     # tracking / actions
-    max_people: int = 10
-    min_box_w: int = 100
-    min_box_h: int = 200
-    detector_threshold: float = 0.8
-    boxes_file: Path | None = None  # JSON of known person boxes per frame: replaces the detector (lart_demo/boxes.py)
+    max_people: int = field(default=10, metadata=AFFECTS_OUTPUT)
+    min_box_w: int = field(default=100, metadata=AFFECTS_OUTPUT)
+    min_box_h: int = field(default=200, metadata=AFFECTS_OUTPUT)
+    detector_threshold: float = field(default=0.8, metadata=AFFECTS_OUTPUT)
+    boxes_file: Path | None = None  # JSON of known person boxes per frame: replaces the detector (stages/boxes.py)
     # rendering
-    labels_per_person: int = 3
-    min_label_prob: float = 0.0
-    render_style: str = "mesh+labels"  # "mesh" | "mesh+labels" | "side-by-side"
-    mesh_opacity: float = 0.85
-    face_blur: bool = False
-    render_backend: str = "auto"  # "auto" | "egl" | "osmesa" | "cpu" (numpy fallback)
+    # exports: events.csv/json keep the segments where an action's probability is at least this
+    event_threshold: float = field(default=0.5, metadata=AFFECTS_OUTPUT)
+    labels_per_person: int = field(default=3, metadata=AFFECTS_OUTPUT)
+    min_label_prob: float = field(default=0.0, metadata=AFFECTS_OUTPUT)
+    render_style: str = field(default="mesh+labels", metadata=AFFECTS_OUTPUT)  # "mesh" | "mesh+labels" | "side-by-side"
+    mesh_opacity: float = field(default=0.85, metadata=AFFECTS_OUTPUT)
+    face_blur: bool = field(default=False, metadata=AFFECTS_OUTPUT)
+    # "auto" | "egl" | "osmesa" | "cpu" (numpy fallback): the fallback draws differently
+    render_backend: str = field(default="auto", metadata=AFFECTS_OUTPUT)
     # where runs are written (the app's cache lives below it)
     output_dir: Path = Path("outputs")
+    cache_gb: float = 20.0  # cap on <output_dir>/runs; least recently used runs are evicted (fits a Space's disk)
     extra: dict[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -62,12 +69,12 @@ _ENV_MAP: dict[str, tuple[str, type]] = {
     "LART_DEMO_DEVICE": ("device", str),
     "LART_DEMO_HF_REPO": ("hf_repo", str),
     "LART_DEMO_HF_REVISION": ("hf_revision", str),
-    "LART_DEMO_ACCEPT_SMPL_LICENSE": ("accept_smpl_license", bool),
     "LART_DEMO_SMPL_PATH": ("smpl_path", Path),
     "LART_DEMO_MAX_DURATION": ("max_duration_s", float),
     "LART_DEMO_MAX_SIDE": ("max_side", int),
     "LART_DEMO_MAX_UPLOAD_MB": ("max_upload_mb", float),
     "LART_DEMO_OUTPUT_DIR": ("output_dir", Path),
+    "LART_DEMO_CACHE_GB": ("cache_gb", float),
     "LART_DEMO_RENDER_BACKEND": ("render_backend", str),
 }
 

@@ -11,8 +11,6 @@ probability rounded as `"{:0.0f}% : {name}"` of `round(100 p, 2)` and the demo's
 
 from __future__ import annotations
 
-import io
-import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ import numpy as np
 import torch
 
 from lart_demo.errors import WeightsError
+from lart_demo.safe_load import AVA_LABELS, load_pickle
 from lart_demo.weights.files import WeightFiles
 
 # AVA v2.2 action list: id -> official name (all 80 classes).
@@ -226,14 +225,8 @@ class ActionLabels:
         """The demo's short name of output `index` ('n/a' for an id the demo has no name for)."""
         return self._names().get(self.class_ids[index], UNKNOWN_DISPLAY_NAME)
 
-    def official_name(self, index: int) -> str:
-        return AVA_ACTION_NAMES[self.class_ids[index]]
-
     def display_names_by_index(self) -> list[str]:
         return [self.display_name(i) for i in range(self.num_classes)]
-
-    def official_names_by_index(self) -> list[str]:
-        return [self.official_name(i) for i in range(self.num_classes)]
 
     def top_actions(self, probs: np.ndarray | torch.Tensor, k: int = 3) -> TopActions:
         """Top-k of per-frame sigmoid probabilities `(T, C)` or `(C,)`, as the demo ranks them (torch.topk)."""
@@ -255,39 +248,11 @@ class ActionLabels:
 
 # --- reading the released label files -------------------------------------------------------------
 
-# The released .pkl files are joblib dumps of plain Python containers (ints, strings, dicts, sets);
-# AVA ids may come as numpy integers. Nothing else may be constructed while reading them.
-_ALLOWED_PICKLE_GLOBALS = {
-    ("builtins", "set"),
-    ("builtins", "frozenset"),
-    ("builtins", "dict"),
-    ("builtins", "list"),
-    ("builtins", "int"),
-    ("builtins", "str"),
-    ("collections", "OrderedDict"),
-    ("numpy", "dtype"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-}
-
-
-class _PlainDataUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> object:
-        if (module, name) in _ALLOWED_PICKLE_GLOBALS:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-
 
 def read_plain_pickle(path: Path) -> object:
-    """Unpickle a file that may only hold plain data (no code, no arbitrary classes)."""
-    try:
-        data = path.read_bytes()
-        return _PlainDataUnpickler(io.BytesIO(data)).load()
-    except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
-        raise WeightsError(
-            f"Could not read {path.name}: {exc}. It should be the released AVA label file (a joblib/pickle of "
-            f"plain data); delete it and run `python -m lart_demo weights download`."
-        ) from exc
+    """A released AVA label file: joblib dumps of plain containers (ints, strings, dicts, sets; ids may be
+    numpy integers), read through the AVA allow-list: nothing else may be constructed."""
+    return load_pickle(path, AVA_LABELS)
 
 
 def parse_class_mapping(obj: object, source: str) -> tuple[int, ...]:

@@ -8,6 +8,7 @@ tested without a browser. `Handlers` keeps the state one app shares between even
 from __future__ import annotations
 
 import html
+import math
 import os
 import queue
 import tempfile
@@ -21,11 +22,15 @@ import gradio as gr
 
 from lart_demo.app.player import Download, empty_player_html, player_html, segments_html
 from lart_demo.app.runner import STATUS_EVERY_S, StageClock, Worker, device_label
+from lart_demo.app.sessions import LoadedRuns, RunTokens
 from lart_demo.app.text import CANCELLED_TEXT, CANCELLING_TEXT, PREVIEW_HINT
 from lart_demo.config import Settings
 from lart_demo.errors import InputError, LartDemoError
-from lart_demo.pipeline.run import AnalysisRequest, Runner, RunOutput
+from lart_demo.pipeline.cache_store import RunCache, cache_bytes
+from lart_demo.pipeline.request import AnalysisRequest, Runner, RunOutput, load_run_output
 from lart_demo.pipeline.timeline import find_segments, player_payload
+from lart_demo.video.io import fmt_number
+from lart_demo.video.sources import canonical_youtube_url, youtube_video_id
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".webm", ".avi", ".mkv")
 STYLES = ["mesh+labels", "mesh", "side-by-side"]
@@ -53,6 +58,17 @@ def request_from_widgets(
         raise InputError("Give either a video file or a YouTube link, not both (clear one of them).")
     if not file and not url:
         raise InputError("Upload a video or paste a YouTube link first.")
+    numbers = {
+        "Start": start,
+        "End": end,
+        "Max people": max_people,
+        "Labels per person": labels_per_person,
+        "Min label probability": min_prob,
+        "Max duration": max_duration,
+    }
+    for name, value in numbers.items():
+        if value is not None and not math.isfinite(float(value)):
+            raise InputError(f"{name} must be a number (got {fmt_number(float(value))}).")
     if start is not None and start < 0:
         raise InputError("Start must be 0 s or later.")
     if start is not None and end is not None and end <= start:
@@ -69,7 +85,9 @@ def request_from_widgets(
         face_blur=bool(face_blur) if face_blur is not None else None,
         max_duration_s=float(max_duration) if max_duration else None,
     )
-    return AnalysisRequest(source=str(file or url), settings=run_settings, start_s=start, end_s=end)
+    # the link field only ever names a YouTube video: it is rebuilt from the video id, never opened as a path
+    source = str(file) if file else canonical_youtube_url(youtube_video_id(url))
+    return AnalysisRequest(source=source, settings=run_settings, start_s=start, end_s=end)
 
 
 def _session(request: gr.Request | None) -> str:
@@ -111,14 +129,19 @@ def bundle(out_dir: Path) -> Path:
     return path
 
 
-def results_outputs(out: RunOutput) -> tuple[str, str, list[str], Any, Any, str]:
-    """Widget values for a finished run: status, player, downloads, action choices, person choices, run dir."""
+def captions_url(out: RunOutput) -> str | None:
+    vtt = out.out_dir / "actions.vtt"
+    return file_url(vtt) if vtt.is_file() else None
+
+
+def results_outputs(out: RunOutput, run_token: str = "") -> tuple[str, str, list[str], Any, Any, str]:
+    """Widget values for a finished run: status, player, downloads, action choices, person choices, run token."""
     payload = player_payload(out.timelines, out.action_names, out.fps, out.n_frames)
     notes = list(out.notes)
     files = [p for p in out.downloads() if p.exists()] + [bundle(out.out_dir)]
     links = [Download(file_url(p), p.name, FILE_TITLES.get(p.name, p.name)) for p in files]
     player = (
-        player_html(file_url(out.video), payload, notes, links)
+        player_html(file_url(out.video), payload, notes, links, captions_url(out))
         if out.video
         else empty_player_html("No video was rendered.")
     )
@@ -134,7 +157,7 @@ def results_outputs(out: RunOutput) -> tuple[str, str, list[str], Any, Any, str]
     choices = used + [a for a in dict.fromkeys(out.action_names) if a not in used]
     actions = gr.update(choices=choices, value=choices[0] if choices else None)
     persons = gr.update(choices=["everyone"] + [f"#{t.track_id}" for t in out.timelines], value="everyone")
-    return "\n\n".join(status), player, [str(p) for p in files], actions, persons, str(out.out_dir)
+    return "\n\n".join(status), player, [str(p) for p in files], actions, persons, run_token
 
 
 def preview_html(file: str | None) -> str:
@@ -158,23 +181,25 @@ class Handlers:
     def __init__(self, settings: Settings, runner: Runner) -> None:
         self.settings = settings
         self.worker = Worker(runner)
-        self.runs: dict[str, RunOutput] = {}  # finished runs by folder, for segment search
+        self.tokens = RunTokens(Path(settings.output_dir))  # which session may search which run
+        self.loaded = LoadedRuns()  # the last few finished runs; older ones are re-read from the cache
         self.active: dict[str, threading.Event] = {}  # the cancel flag of each session's running analysis
         self.device: str | None = None  # where runs happen, in words (found on the first run)
 
     def analyze(
         self,
-        file,
-        url,
-        start,
-        end,
-        max_people,
-        labels_per_person,
-        min_prob,
-        style,
-        face_blur,
-        max_duration,
-        request: gr.Request,
+        # every input but the video or link has a default, so API callers may pass only `video=` or `url=`
+        video: str | None = None,
+        url: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        max_people: float | None = None,
+        labels_per_person: float | None = None,
+        min_prob: float | None = None,
+        style: str | None = None,
+        face_blur: bool | None = None,
+        max_duration: float | None = None,
+        request: gr.Request = None,  # type: ignore[assignment] - Gradio injects it
         progress=gr.Progress(),  # noqa: B008 - Gradio injects it
     ) -> Iterator[tuple]:
         """Stream status lines while the worker runs; every status change of a run comes from here, in order."""
@@ -182,7 +207,7 @@ class Handlers:
         try:
             job = request_from_widgets(
                 self.settings,
-                file,
+                video,
                 url,
                 start,
                 end,
@@ -226,8 +251,9 @@ class Handlers:
                     return
                 out: RunOutput = event.payload
                 clock.finish()
-                self.runs[str(out.out_dir)] = out
-                yield results_outputs(out)
+                run_id = out.out_dir.name
+                self.loaded.put(run_id, out)
+                yield results_outputs(out, self.tokens.token(session, run_id))
                 return
         finally:
             cancel.set()  # no-op after a normal finish; stops the worker when the tab is closed
@@ -240,11 +266,37 @@ class Handlers:
         if flag is not None:
             flag.set()
 
-    def search(self, run_dir: str, action: str, person: str, threshold: float) -> str:
-        out = self.runs.get(run_dir or "")
+    def _run_of(self, session: str, run_token: str | None) -> RunOutput | str:
+        """The finished run a token of this session names (from memory or the cache), or why there is none."""
+        run_id = self.tokens.run_id(session, run_token)
+        if run_id is None:  # no run yet, or another session's token: the same answer
+            return "this clip (run an analysis first)"
+        out = self.loaded.get(run_id)
         if out is None:
-            return segments_html([], "this clip (run an analysis first)", {})
-        track = None if person in (None, "", "everyone") else int(str(person).lstrip("#"))
+            found = RunCache(self.settings.output_dir, cache_bytes(self.settings.cache_gb)).lookup(run_id)
+            if found is None:
+                return "this clip (its results left the cache: run the analysis again)"
+            out = load_run_output(found)
+            self.loaded.put(run_id, out)
+        return out
+
+    def search(
+        self,
+        run_token: str | None = None,
+        action: str | None = None,
+        person: str | None = "everyone",
+        threshold: float | None = 0.5,
+        request: gr.Request = None,  # type: ignore[assignment] - Gradio injects it
+    ) -> str:
+        """Moments where `action` passes `threshold`, in a run of this session only."""
+        out = self._run_of(_session(request), run_token)
+        if isinstance(out, str):
+            return segments_html([], out, {})
+        threshold = 0.5 if threshold is None else threshold
+        try:
+            track = None if person in (None, "", "everyone") else int(str(person).lstrip("#"))
+        except ValueError:
+            return segments_html([], f"person '{str(person)[:40]}' (pick one from the list)", {})
         try:
             segs = find_segments(out.timelines, out.action_names, action, out.fps, float(threshold), track_id=track)
         except LartDemoError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from lart_demo.app.examples import example_rows
+from lart_demo.app.exports_panel import ExportsPanel
 from lart_demo.app.handlers import STYLES, VIDEO_EXTENSIONS, Handlers, preview_html
 from lart_demo.app.player import SEGMENTS_JS, empty_player_html, player_css, player_js
 from lart_demo.app.runner import QUEUE_SIZE, with_zero_gpu
@@ -18,8 +19,12 @@ from lart_demo.app.text import (
     random_banner,
     weights_panel,
 )
+from lart_demo.app.upload import video_upload
 from lart_demo.config import Settings
-from lart_demo.pipeline.run import Runner, run_analysis
+from lart_demo.pipeline.request import Runner
+from lart_demo.pipeline.run import run_analysis
+
+DELETE_CACHE = (1800, 7200)  # (how often, older than), seconds
 
 # the preview's current time, rounded to 10 ms, for the start/end boxes (runs in the browser)
 PREVIEW_TIME_JS = """() => {
@@ -34,9 +39,11 @@ def build_ui(
     """The whole app. `runner` is the analysis entry point (default: `run_analysis`, on ZeroGPU when available);
     `fetch_examples` fetches the real example clip on first start (app.py sets it; tests stay offline)."""
     handlers = Handlers(settings, runner if runner is not None else with_zero_gpu(run_analysis))
+    exports = ExportsPanel(settings)
     examples = example_rows(settings, fetch=fetch_examples)
 
-    with gr.Blocks(title=TITLE) as demo:
+    # Gradio's own copies of uploads and downloads: every half hour, drop those older than two hours
+    with gr.Blocks(title=TITLE, delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(INTRO)
         gr.Markdown(LINKS, elem_id="lart-links")
         with gr.Accordion("Cite LART", open=False, elem_id="lart-cite"):
@@ -55,10 +62,9 @@ def build_ui(
         with gr.Row():
             with gr.Column(scale=1, min_width=300, elem_id="lart-inputs"):
                 with gr.Tab("Upload"), gr.Column(elem_id="lart-upload"):
-                    file_in = gr.File(
+                    file_in = video_upload(
                         label=f"Video ({', '.join(e.lstrip('.') for e in VIDEO_EXTENSIONS)}; "
                         f"up to {settings.max_upload_mb:g} MB)",
-                        type="filepath",
                         elem_id="lart-file",
                     )
                     preview = gr.HTML("", elem_id="lart-preview", apply_default_css=False)
@@ -107,15 +113,35 @@ def build_ui(
                 )
                 with gr.Accordion("Find moments", open=True, elem_id="lart-find"):
                     with gr.Row():
-                        action_in = gr.Dropdown(choices=[], label="Action", elem_id="lart-seg-action")
+                        # choices arrive with each run; the handler checks the values, so a search still works
+                        # after a restart, when the server no longer knows the page's updated choices
+                        action_in = gr.Dropdown(
+                            choices=[], label="Action", elem_id="lart-seg-action", allow_custom_value=True
+                        )
                         person_in = gr.Dropdown(
-                            choices=["everyone"], value="everyone", label="Person", elem_id="lart-seg-person"
+                            choices=["everyone"],
+                            value="everyone",
+                            label="Person",
+                            elem_id="lart-seg-person",
+                            allow_custom_value=True,
                         )
                         threshold_in = gr.Slider(
                             0.05, 0.95, value=0.5, step=0.05, label="Threshold", elem_id="lart-seg-threshold"
                         )
                     search_btn = gr.Button("Search", elem_id="lart-seg-search")
                     segments = gr.HTML("", elem_id="lart-segments", js_on_load=SEGMENTS_JS, apply_default_css=False)
+                with gr.Accordion("3D view", open=True, elem_id="lart-3d-panel"):
+                    view3d = gr.Model3D(label="The scrubbed frame in 3D (drag to orbit)", elem_id="lart-3d", height=420)
+                    view3d_frame = gr.Slider(
+                        0, 1, value=0, step=1, label="Frame (follows the player's scrubber)", elem_id="lart-3d-frame"
+                    )
+                    view3d_caption = gr.Markdown("", elem_id="lart-3d-caption")
+                    glb_download = gr.DownloadButton("Download GLB of this frame", elem_id="lart-3d-download")
+                with gr.Accordion("Highlight clip", open=False, elem_id="lart-highlight-panel"):
+                    event_in = gr.Dropdown(choices=[], label="Event (from events.json)", elem_id="lart-event")
+                    highlight_btn = gr.Button("Make highlight clip", elem_id="lart-highlight-make")
+                    highlight_note = gr.Markdown("", elem_id="lart-highlight-note")
+                    highlight_video = gr.Video(label="Highlight (H.264)", elem_id="lart-highlight", interactive=False)
                 # the files as the API returns them; people download from the player's links
                 downloads = gr.File(label="Downloads", file_count="multiple", visible=False)
                 run_dir = gr.Textbox(visible=False)
@@ -140,6 +166,24 @@ def build_ui(
             concurrency_id="gpu",
             concurrency_limit=1,
             show_progress_on=[status],
+        ).then(
+            exports.after_run,
+            inputs=[run_dir],
+            outputs=[view3d_frame, view3d, glb_download, event_in, view3d_caption, highlight_video],
+            api_visibility="private",
+        )
+        view3d_frame.change(
+            exports.frame_view,
+            inputs=[run_dir, view3d_frame],
+            outputs=[view3d, glb_download, view3d_caption],
+            trigger_mode="always_last",
+            api_visibility="private",
+        )
+        highlight_btn.click(
+            exports.highlight,
+            inputs=[run_dir, event_in],
+            outputs=[highlight_video, highlight_note],
+            api_visibility="private",
         )
         # no `cancels=` on the run event: closing its handler would drop the final status; the run ends itself
         cancel_btn.click(handlers.cancel, queue=False, api_visibility="private")

@@ -58,8 +58,23 @@ class Download:
     title: str  # what the file is, shown on hover
 
 
-def player_html(video_url: str, payload: dict, notes: Sequence[str] = (), downloads: Sequence[Download] = ()) -> str:
-    """The results player. `payload` comes from `timeline.player_payload`; the last download is the zip."""
+def player_html(
+    video_url: str,
+    payload: dict,
+    notes: Sequence[str] = (),
+    downloads: Sequence[Download] = (),
+    captions_url: str | None = None,
+) -> str:
+    """The results player. `payload` comes from `timeline.player_payload`; the last download is the zip;
+    `captions_url` is actions.vtt (a text track the CC button switches)."""
+    track, captions_toggle = "", ""
+    if captions_url:
+        track = (
+            f'<track kind="captions" label="Actions" srclang="en" src="{html.escape(captions_url, quote=True)}" '
+            "default>"
+        )
+        captions_toggle = '<button type="button" class="lp-cc" aria-pressed="true">Captions: on</button>'
+
     note_html = "".join(f'<div class="lp-note">{html.escape(n)}</div>' for n in notes)
     data = html.escape(json.dumps(payload, separators=(",", ":")), quote=True)
     links = "".join(
@@ -72,7 +87,8 @@ def player_html(video_url: str, payload: dict, notes: Sequence[str] = (), downlo
         f'<div class="lart-player" data-payload="{data}">'
         f"{note_html}"
         f'<video class="lp-video" src="{html.escape(video_url, quote=True)}" '
-        'controls playsinline preload="auto"></video>'
+        f'controls playsinline preload="auto">{track}</video>'
+        f"{captions_toggle}"
         '<div class="lp-scrub-row"><span>Frame</span>'
         '<input type="range" class="lp-scrubber" min="0" max="0" step="1" value="0" aria-label="frame">'
         '<span class="lp-scrub-time"></span></div>'
@@ -94,7 +110,7 @@ def player_html(video_url: str, payload: dict, notes: Sequence[str] = (), downlo
         '<div class="lp-legend"></div>'
         '<div class="lp-note">Click or drag the timeline to seek, or focus it and use ←/→ (a frame), '
         "Shift+←/→ (a second), Home/End. Click a legend entry to hide or show its line.</div>"
-        f'<div class="lp-downloads"><span>Downloads:</span>{links}</div>'
+        f'<div class="lp-downloads" id="lart-downloads"><span>Downloads:</span>{links}</div>'
         "</div>"
     )
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lart_demo.contracts import ProgressFn
 from lart_demo.errors import LartDemoError, ModelError
-from lart_demo.pipeline.run import AnalysisRequest, Cancelled, Runner, RunOutput
+from lart_demo.pipeline.request import AnalysisRequest, Runner, RunOutput
+from lart_demo.progress import Cancelled, ProgressFn
 from lart_demo.video.io import probe_video
 from lart_demo.video.sources import looks_like_url
 

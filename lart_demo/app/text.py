@@ -8,7 +8,7 @@ from lart_demo.config import Settings
 from lart_demo.errors import LartDemoError
 from lart_demo.pipeline.analysis import STAGES
 from lart_demo.weights.random import random_weights_info
-from lart_demo.weights.status import missing_for
+from lart_demo.weights.status import missing_for, missing_weights_advice
 
 TITLE = "LART demo: what is everyone doing?"
 INTRO = (
@@ -60,13 +60,7 @@ def weights_panel(settings: Settings) -> tuple[str, str]:
         "then restart the app."
     )
     rows = "\n".join(f"- `{m.path.name}` ({m.detail}): {m.how_to_get}" for m in missing)
-    details = (
-        f"They belong in `{settings.weights_dir}`:\n\n{rows}\n\n"
-        "Without them, the first analysis downloads what it can (the Hub mirror first, then the original "
-        "hosts), which takes a while. SMPL is licensed: see the README, section *Weights*.\n\n"
-        "For a test install without the released models: `python -m lart_demo weights make-random DIR "
-        "--profile tiny`, then start the app with `LART_DEMO_WEIGHTS=DIR`."
-    )
+    details = f"They belong in `{settings.weights_dir}`:\n\n{rows}\n\n{missing_weights_advice(settings.weights_dir)}"
     return line, details
 
 

@@ -8,16 +8,15 @@ Joint sets (hmr2_spec.md §5, phalp_spec.md §4.1):
   person's "location" used by the tracker.
 
 The released SMPL_NEUTRAL.pkl is a Python 2 pickle holding chumpy arrays and a scipy sparse
-J_regressor. Neither package is a dependency: `load_smpl_pickle` uses a restricted unpickler that
-only accepts numpy arrays and rebuilds chumpy/scipy objects as plain numpy arrays, so loading a
-file can never run code from it.
+J_regressor. Neither package is a dependency: `load_smpl_pickle` reads the file through the SMPL allow-list
+of `lart_demo.safe_load` (numpy arrays; chumpy/scipy objects as inert records rebuilt here as plain
+numpy arrays), so loading a file can never run code from it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,8 @@ from smplx.utils import Struct
 from torch import nn
 
 from lart_demo.errors import WeightsError
+from lart_demo.safe_load import JOINT_REGRESSOR, ChumpyArray, SparseMatrix, dense_from_sparse, load_pickle
+from lart_demo.safe_load import SMPL as SMPL_KIND
 
 # smplx joint index of each OpenPose BODY_25 joint (hmr2_spec.md §5.3)
 OPENPOSE_JOINT_MAP = (24, 12, 17, 19, 21, 16, 18, 20, 0, 2, 5, 8, 1, 4, 7, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34)
@@ -42,125 +43,13 @@ SMPL_PARENTS = (0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18
 _REQUIRED_KEYS = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f")
 
 
-# ----------------------------------------------------------------------------------------------
-# chumpy-free pickle loading
-
-
-class _PickledObject:
-    """Stand-in for a class we refuse to import: it only records what the pickle says about it."""
-
-    source_class = ""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.args = args
-        self.state: Any = None
-
-    def __setstate__(self, state: Any) -> None:
-        self.state = state
-
-    def state_dict(self) -> dict[str, Any]:
-        state = self.state
-        if isinstance(state, tuple):  # (dict, slots) form
-            merged: dict[str, Any] = {}
-            for part in state:
-                if isinstance(part, dict):
-                    merged.update(part)
-            state = merged
-        return state if isinstance(state, dict) else {}
-
-
-class _ChumpyArray(_PickledObject):
-    """chumpy.Ch and friends: a plain `Ch` stores its value under 'x'."""
-
-
-class _SparseMatrix(_PickledObject):
-    """scipy.sparse csc/csr/coo matrices, rebuilt densely with numpy."""
-
-    sparse_format = ""
-
-
-def _stand_in(base: type[_PickledObject], qualified_name: str, **attrs: Any) -> type[_PickledObject]:
-    return type(base.__name__, (base,), {"source_class": qualified_name, **attrs})
-
-
-def _reconstructor(cls: Any, base: Any, state: Any) -> Any:
-    """copyreg._reconstructor, limited to our stand-ins (protocol 0/1 pickles of new-style objects)."""
-    if isinstance(cls, type) and issubclass(cls, _PickledObject):
-        return cls()
-    raise pickle.UnpicklingError(f"refusing to rebuild {cls!r}")
-
-
-def _latin1_bytes(text: str, encoding: str = "utf-8") -> bytes:
-    """_codecs.encode as Python 3 protocol-2 pickles use it to store bytes (always latin1)."""
-    if encoding.replace("-", "").lower() != "latin1":
-        raise pickle.UnpicklingError(f"unexpected byte encoding {encoding!r} in the SMPL file")
-    return text.encode("latin1")
-
-
-_NUMPY_GLOBALS = {
-    ("_codecs", "encode"): _latin1_bytes,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-    ("numpy.core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
-    ("numpy.core.multiarray", "scalar"): np._core.multiarray.scalar,
-    ("numpy._core.multiarray", "scalar"): np._core.multiarray.scalar,
-    ("numpy.core.numeric", "_frombuffer"): np._core.numeric._frombuffer,
-    ("numpy._core.numeric", "_frombuffer"): np._core.numeric._frombuffer,
-    ("copy_reg", "_reconstructor"): _reconstructor,
-    ("copyreg", "_reconstructor"): _reconstructor,
-    ("__builtin__", "object"): object,
-    ("builtins", "object"): object,
-    ("__builtin__", "set"): set,
-    ("builtins", "set"): set,
-    ("__builtin__", "frozenset"): frozenset,
-    ("builtins", "frozenset"): frozenset,
-}
-
-
-class _SmplUnpickler(pickle.Unpickler):
-    """Allows numpy arrays; maps chumpy and scipy.sparse classes to inert stand-ins; refuses the rest."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _NUMPY_GLOBALS:
-            return _NUMPY_GLOBALS[(module, name)]
-        qualified = f"{module}.{name}"
-        if module == "chumpy" or module.startswith("chumpy."):
-            return _stand_in(_ChumpyArray, qualified)
-        if module.startswith("scipy.sparse") and name in ("csc_matrix", "csr_matrix", "coo_matrix"):
-            return _stand_in(_SparseMatrix, qualified, sparse_format=name[:3])
-        raise pickle.UnpicklingError(f"the SMPL file refers to {qualified}, which a body model never needs")
-
-
-def _dense_from_sparse(obj: _SparseMatrix) -> np.ndarray:
-    state = obj.state_dict()
-    shape = state.get("_shape", state.get("shape"))
-    if shape is None:
-        raise WeightsError(f"A sparse matrix ({obj.source_class}) in the SMPL file has no shape.")
-    rows, cols = (int(v) for v in shape)
-    data = np.asarray(state["data"], dtype=np.float64)
-    dense = np.zeros((rows, cols), dtype=np.float64)
-    if obj.sparse_format == "coo":
-        np.add.at(dense, (np.asarray(state["row"]), np.asarray(state["col"])), data)
-        return dense
-    indices = np.asarray(state["indices"], dtype=np.int64)
-    indptr = np.asarray(state["indptr"], dtype=np.int64)
-    # compressed axis: columns for csc, rows for csr; repeat each outer index over its run of entries
-    outer = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
-    if obj.sparse_format == "csc":
-        np.add.at(dense, (indices, outer), data)
-    else:
-        np.add.at(dense, (outer, indices), data)
-    return dense
-
-
 def _to_numpy(value: Any, key: str) -> np.ndarray | None:
     """Plain numpy array for array-like values; None for metadata (strings, dicts)."""
     if isinstance(value, np.ndarray):
         return value
-    if isinstance(value, _SparseMatrix):
-        return _dense_from_sparse(value)
-    if isinstance(value, _ChumpyArray):
+    if isinstance(value, SparseMatrix):
+        return dense_from_sparse(value)
+    if isinstance(value, ChumpyArray):
         state = value.state_dict()
         if "x" not in state:
             raise WeightsError(
@@ -186,13 +75,7 @@ def load_smpl_pickle(path: str | Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
     else:
-        try:
-            with path.open("rb") as fh:
-                raw = _SmplUnpickler(fh, encoding="latin1").load()
-        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
-            raise WeightsError(
-                f"Could not read the SMPL model {path.name}: {exc}. Use the neutral SMPL .pkl from the SMPL website."
-            ) from exc
+        raw = load_pickle(path, SMPL_KIND)
         if not isinstance(raw, dict):
             raise WeightsError(f"{path.name} is not an SMPL model file (it holds a {type(raw).__name__}).")
         arrays = {}
@@ -214,12 +97,7 @@ def load_joint_regressor(path: str | Path) -> np.ndarray:
     if path.suffix == ".npy":
         array = np.load(path, allow_pickle=False)
     else:
-        try:
-            with path.open("rb") as fh:
-                raw = _SmplUnpickler(fh, encoding="latin1").load()
-        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
-            raise WeightsError(f"Could not read the joint regressor {path.name}: {exc}.") from exc
-        array = _to_numpy(raw, path.name)
+        array = _to_numpy(load_pickle(path, JOINT_REGRESSOR), path.name)
     if array is None or array.ndim != 2:
         raise WeightsError(f"{path.name} is not a (joints, vertices) regressor matrix.")
     return np.asarray(array, dtype=np.float64)

@@ -1,7 +1,7 @@
 """The result of one analysis: clip metadata, tracks, per-frame action probabilities, timings, versions.
 
-`Result.write_json(path)` / `Result.from_json(path)` round-trip it; `Result.write_actions_csv(path)`
-writes one row per frame and track. The PHALP-compatible `tracks.pkl` is written by
+`write_result_json(result, path)` / `read_result_json(path)` round-trip a `contracts.Result`;
+`write_actions_csv(result, path)` writes one row per frame and track. The PHALP-compatible `tracks.pkl` is written by
 `lart_demo.stages.tracking.tracks`; a Result only names it in `files["tracks_pkl"]`.
 
 results.json schema (schema_version 1)
@@ -27,7 +27,9 @@ Top level (an object):
     `action_probs` (list of T lists of A floats in [0, 1], rounded to 6 decimals, or null when actions
     were not computed).
 - `timings_s` (object: stage name -> seconds), `model_versions` (object: model -> version string),
-- `files` (object: role -> path relative to results.json; roles: "video", "tracks_pkl", "actions_csv"),
+- `files` (object: role -> path relative to results.json; roles: "video", "tracks_pkl", "actions_csv", and the
+  exports of `lart_demo.exports`: "actions_vtt", "actions_srt", "events_csv", "events_json",
+  "ava_predictions_csv", "person_<id>_bvh", "person_<id>_smpl_npz"),
 - `notes` (list of str: anything the user should know about this run), `created_utc` (str | null, ISO 8601).
 
 actions.csv
@@ -45,246 +47,156 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
-import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from lart_demo.atomic import atomic_output, atomic_write_text
+from lart_demo.contracts import ClipMeta, Result, TrackResult
 from lart_demo.errors import InputError
+from lart_demo.notices import RANDOM_WEIGHTS_NOTICE
 
 SCHEMA_VERSION = 1
-RANDOM_WEIGHTS_WARNING = "random weights: predictions are meaningless"
 PROB_DECIMALS = 6
 BOX_DECIMALS = 2
 TOP_K_CSV = 3
 
 
-@dataclass
-class ClipMeta:
-    name: str
-    source: str
-    fps: float
-    n_frames: int
-    width: int
-    height: int
-    duration_s: float
-    start_s: float = 0.0
-    caps_applied: list[str] = field(default_factory=list)
-    source_url: str | None = None
-    content_hash: str | None = None
+def result_to_dict(result: Result) -> dict[str, Any]:
+    """results.json content (see the module docstring)."""
+    out: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "random_weights": bool(result.random_weights)}
+    if result.random_weights:
+        out["warning"] = RANDOM_WEIGHTS_NOTICE
+    clip = result.clip
+    out["clip"] = {
+        "name": clip.name,
+        "source": clip.source,
+        "fps": float(clip.fps),
+        "n_frames": int(clip.n_frames),
+        "width": int(clip.width),
+        "height": int(clip.height),
+        "duration_s": float(clip.duration_s),
+        "start_s": float(clip.start_s),
+        "caps_applied": list(clip.caps_applied),
+        "source_url": clip.source_url,
+        "content_hash": clip.content_hash,
+    }
+    out["actions"] = {"names": list(result.action_names), "ava_ids": [int(i) for i in result.action_ava_ids]}
+    out["tracks"] = [_track_to_dict(t) for t in result.tracks]
+    out["timings_s"] = {k: float(v) for k, v in result.timings_s.items()}
+    out["model_versions"] = dict(result.model_versions)
+    out["files"] = dict(result.files)
+    out["notes"] = list(result.notes)
+    out["created_utc"] = result.created_utc
+    return out
 
 
-@dataclass
-class TrackResult:
-    track_id: int
-    frames: np.ndarray  # (T,) int64, ascending
-    has_detection: np.ndarray  # (T,) bool
-    boxes_xyxy: np.ndarray  # (T, 4) float32, NaN rows where there is no box
-    color_index: int = 0
-    thumbnail: str | None = None
-    action_probs: np.ndarray | None = None  # (T, A) float32
+def result_from_dict(data: dict[str, Any]) -> Result:
+    """Inverse of `result_to_dict`; a newer schema or a malformed file is an InputError."""
+    if not isinstance(data, dict) or "schema_version" not in data:
+        raise InputError("This is not a lart-demo results file (no schema_version).")
+    version = data["schema_version"]
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise InputError(
+            f"results.json has schema version {version}, newer than this lart-demo understands "
+            f"({SCHEMA_VERSION}); update lart-demo to read it."
+        )
+    try:
+        clip_d = data["clip"]
+        clip = ClipMeta(
+            name=clip_d["name"],
+            source=clip_d["source"],
+            fps=float(clip_d["fps"]),
+            n_frames=int(clip_d["n_frames"]),
+            width=int(clip_d["width"]),
+            height=int(clip_d["height"]),
+            duration_s=float(clip_d["duration_s"]),
+            start_s=float(clip_d.get("start_s", 0.0)),
+            caps_applied=list(clip_d.get("caps_applied", [])),
+            source_url=clip_d.get("source_url"),
+            content_hash=clip_d.get("content_hash"),
+        )
+        num_actions = len(data["actions"]["names"])
+        tracks = [_track_from_dict(t, num_actions) for t in data["tracks"]]
+        return Result(
+            clip=clip,
+            tracks=tracks,
+            action_names=list(data["actions"]["names"]),
+            action_ava_ids=[int(i) for i in data["actions"]["ava_ids"]],
+            timings_s={k: float(v) for k, v in data.get("timings_s", {}).items()},
+            model_versions=dict(data.get("model_versions", {})),
+            random_weights=bool(data.get("random_weights", False)),
+            files=dict(data.get("files", {})),
+            notes=list(data.get("notes", [])),
+            created_utc=data.get("created_utc"),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"The results file is incomplete or malformed ({type(exc).__name__}: {exc}).") from exc
 
-    def __post_init__(self) -> None:
-        self.frames = np.asarray(self.frames, dtype=np.int64).reshape(-1)
-        n = self.frames.shape[0]
-        self.has_detection = np.asarray(self.has_detection, dtype=bool).reshape(-1)
-        boxes = np.asarray(self.boxes_xyxy, dtype=np.float32)
-        self.boxes_xyxy = boxes.reshape(0, 4) if n == 0 and boxes.size == 0 else boxes
-        if self.boxes_xyxy.shape != (n, 4):
-            raise InputError(f"Track {self.track_id}: boxes of shape {boxes.shape} do not match its {n} frames.")
-        if self.has_detection.shape[0] != n:
-            raise InputError(f"Track {self.track_id}: {n} frames but {self.has_detection.shape[0]} detection flags.")
-        if n and np.any(np.diff(self.frames) <= 0):
-            raise InputError(f"Track {self.track_id}: frame indices must be strictly ascending.")
-        if self.action_probs is not None:
-            self.action_probs = np.asarray(self.action_probs, dtype=np.float32)
-            if self.action_probs.ndim != 2 or self.action_probs.shape[0] != n:
-                raise InputError(
-                    f"Track {self.track_id}: action probabilities of shape {self.action_probs.shape} "
-                    f"do not match its {n} frames."
-                )
+
+def write_result_json(result: Result, path: str | Path) -> Path:
+    text = json.dumps(result_to_dict(result), indent=1, allow_nan=False)
+    return atomic_write_text(Path(path), text + "\n")
 
 
-@dataclass
-class Result:
-    clip: ClipMeta
-    tracks: list[TrackResult]
-    action_names: list[str]
-    action_ava_ids: list[int]
-    timings_s: dict[str, float] = field(default_factory=dict)
-    model_versions: dict[str, str] = field(default_factory=dict)
-    random_weights: bool = False
-    files: dict[str, str] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    created_utc: str | None = None
+def read_result_json(path: str | Path) -> Result:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise InputError(f"Results file not found: {path}.") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"Cannot read the results file {path.name}: {exc}.") from exc
+    return result_from_dict(data)
 
-    def __post_init__(self) -> None:
-        if len(self.action_names) != len(self.action_ava_ids):
-            raise InputError(
-                f"{len(self.action_names)} action names but {len(self.action_ava_ids)} AVA ids; they must pair up."
-            )
-        for track in self.tracks:
-            if track.action_probs is not None and track.action_probs.shape[1] != len(self.action_names):
-                raise InputError(
-                    f"Track {track.track_id} has {track.action_probs.shape[1]} action probabilities per frame, "
-                    f"but the result names {len(self.action_names)} actions."
-                )
-        ids = [t.track_id for t in self.tracks]
-        if len(ids) != len(set(ids)):
-            raise InputError("Two tracks share a track id.")
-        self.tracks.sort(key=lambda t: t.track_id)
 
-    def track(self, track_id: int) -> TrackResult:
-        for t in self.tracks:
-            if t.track_id == track_id:
-                return t
-        raise KeyError(track_id)
+def csv_action_columns(result: Result) -> list[str]:
+    """One unique column name per action: the display name, or 'name [AVA id]' when names repeat."""
+    counts: dict[str, int] = {}
+    for name in result.action_names:
+        counts[name] = counts.get(name, 0) + 1
+    return [
+        name if counts[name] == 1 else f"{name} [{ava}]"
+        for name, ava in zip(result.action_names, result.action_ava_ids, strict=True)
+    ]
 
-    # ------------------------------------------------------------------------------------------
-    # JSON
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "random_weights": bool(self.random_weights)}
-        if self.random_weights:
-            out["warning"] = RANDOM_WEIGHTS_WARNING
-        clip = self.clip
-        out["clip"] = {
-            "name": clip.name,
-            "source": clip.source,
-            "fps": float(clip.fps),
-            "n_frames": int(clip.n_frames),
-            "width": int(clip.width),
-            "height": int(clip.height),
-            "duration_s": float(clip.duration_s),
-            "start_s": float(clip.start_s),
-            "caps_applied": list(clip.caps_applied),
-            "source_url": clip.source_url,
-            "content_hash": clip.content_hash,
-        }
-        out["actions"] = {"names": list(self.action_names), "ava_ids": [int(i) for i in self.action_ava_ids]}
-        out["tracks"] = [_track_to_dict(t) for t in self.tracks]
-        out["timings_s"] = {k: float(v) for k, v in self.timings_s.items()}
-        out["model_versions"] = dict(self.model_versions)
-        out["files"] = dict(self.files)
-        out["notes"] = list(self.notes)
-        out["created_utc"] = self.created_utc
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Result:
-        if not isinstance(data, dict) or "schema_version" not in data:
-            raise InputError("This is not a lart-demo results file (no schema_version).")
-        version = data["schema_version"]
-        if not isinstance(version, int) or version > SCHEMA_VERSION:
-            raise InputError(
-                f"results.json has schema version {version}, newer than this lart-demo understands "
-                f"({SCHEMA_VERSION}); update lart-demo to read it."
-            )
-        try:
-            clip_d = data["clip"]
-            clip = ClipMeta(
-                name=clip_d["name"],
-                source=clip_d["source"],
-                fps=float(clip_d["fps"]),
-                n_frames=int(clip_d["n_frames"]),
-                width=int(clip_d["width"]),
-                height=int(clip_d["height"]),
-                duration_s=float(clip_d["duration_s"]),
-                start_s=float(clip_d.get("start_s", 0.0)),
-                caps_applied=list(clip_d.get("caps_applied", [])),
-                source_url=clip_d.get("source_url"),
-                content_hash=clip_d.get("content_hash"),
-            )
-            num_actions = len(data["actions"]["names"])
-            tracks = [_track_from_dict(t, num_actions) for t in data["tracks"]]
-            return cls(
-                clip=clip,
-                tracks=tracks,
-                action_names=list(data["actions"]["names"]),
-                action_ava_ids=[int(i) for i in data["actions"]["ava_ids"]],
-                timings_s={k: float(v) for k, v in data.get("timings_s", {}).items()},
-                model_versions=dict(data.get("model_versions", {})),
-                random_weights=bool(data.get("random_weights", False)),
-                files=dict(data.get("files", {})),
-                notes=list(data.get("notes", [])),
-                created_utc=data.get("created_utc"),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(f"The results file is incomplete or malformed ({type(exc).__name__}: {exc}).") from exc
-
-    def write_json(self, path: str | Path) -> Path:
-        text = json.dumps(self.to_dict(), indent=1, allow_nan=False)
-        return _atomic_write_text(Path(path), text + "\n")
-
-    @classmethod
-    def from_json(cls, path: str | Path) -> Result:
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise InputError(f"Results file not found: {path}.") from exc
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InputError(f"Cannot read the results file {path.name}: {exc}.") from exc
-        return cls.from_dict(data)
-
-    # ------------------------------------------------------------------------------------------
-    # CSV
-
-    def csv_action_columns(self) -> list[str]:
-        """One unique column name per action: the display name, or 'name [AVA id]' when names repeat."""
-        counts: dict[str, int] = {}
-        for name in self.action_names:
-            counts[name] = counts.get(name, 0) + 1
-        return [
-            name if counts[name] == 1 else f"{name} [{ava}]"
-            for name, ava in zip(self.action_names, self.action_ava_ids, strict=True)
-        ]
-
-    def write_actions_csv(self, path: str | Path) -> Path:
-        """One row per frame and track (frame order, then track id); see the module docstring."""
-        columns = self.csv_action_columns()
-        k = min(TOP_K_CSV, len(columns))
-        header = ["frame", "time_s", "track_id", "has_detection", "random_weights"]
-        for j in range(1, k + 1):
-            header += [f"top{j}", f"top{j}_prob"]
-        header += columns
-        rows: list[tuple[int, int, list[Any]]] = []
-        fps = float(self.clip.fps)
-        for track in self.tracks:
-            if track.action_probs is None:
-                continue
-            probs = track.action_probs
-            # stable descending order (ties: lower output index first)
-            order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-            for i, frame in enumerate(track.frames):
-                row: list[Any] = [
-                    int(frame),
-                    _fmt(frame / fps, 4),
-                    track.track_id,
-                    int(track.has_detection[i]),
-                    int(self.random_weights),
-                ]
-                for j in order[i]:
-                    row += [self.action_names[j], _fmt(probs[i, j], PROB_DECIMALS)]
-                row += [_fmt(p, PROB_DECIMALS) for p in probs[i]]
-                rows.append((int(frame), track.track_id, row))
-        rows.sort(key=lambda r: (r[0], r[1]))
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-                writer = csv.writer(fh)
-                writer.writerow(header)
-                writer.writerows(r[2] for r in rows)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+def write_actions_csv(result: Result, path: str | Path) -> Path:
+    """One row per frame and track (frame order, then track id); see the module docstring."""
+    columns = csv_action_columns(result)
+    k = min(TOP_K_CSV, len(columns))
+    header = ["frame", "time_s", "track_id", "has_detection", "random_weights"]
+    for j in range(1, k + 1):
+        header += [f"top{j}", f"top{j}_prob"]
+    header += columns
+    rows: list[tuple[int, int, list[Any]]] = []
+    fps = float(result.clip.fps)
+    for track in result.tracks:
+        if track.action_probs is None:
+            continue
+        probs = track.action_probs
+        # stable descending order (ties: lower output index first)
+        order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+        for i, frame in enumerate(track.frames):
+            row: list[Any] = [
+                int(frame),
+                _fmt(frame / fps, 4),
+                track.track_id,
+                int(track.has_detection[i]),
+                int(result.random_weights),
+            ]
+            for j in order[i]:
+                row += [result.action_names[j], _fmt(probs[i, j], PROB_DECIMALS)]
+            row += [_fmt(p, PROB_DECIMALS) for p in probs[i]]
+            rows.append((int(frame), track.track_id, row))
+    rows.sort(key=lambda r: (r[0], r[1]))
+    with atomic_output(Path(path), "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(r[2] for r in rows)
+    return Path(path)
 
 
 def _fmt(value: float, decimals: int) -> str:
@@ -328,16 +240,3 @@ def _track_from_dict(data: dict[str, Any], num_actions: int) -> TrackResult:
         thumbnail=data.get("thumbnail"),
         action_probs=probs,
     )
-
-
-def _atomic_write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

@@ -7,131 +7,29 @@ changes them, so the same upload twice returns at once. A `cancel` event is chec
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from lart_demo.config import Settings
-from lart_demo.contracts import ProgressFn, no_progress
-from lart_demo.errors import LartDemoError
-from lart_demo.pipeline.timeline import PersonTimeline
-
-if TYPE_CHECKING:
-    from lart_demo.video.io import Clip
+from lart_demo.contracts import Clip
+from lart_demo.pipeline.analysis import analyze_clip
+from lart_demo.pipeline.cache import cache_key
+from lart_demo.pipeline.cache_store import RunCache, cache_bytes
+from lart_demo.pipeline.request import AnalysisRequest, RunOutput, load_run_output
+from lart_demo.progress import ProgressFn, checked, no_progress
+from lart_demo.video.sources import resolve_source
 
 log = logging.getLogger(__name__)
-
-CACHE_VERSION = "2"  # 2: actions.csv random_weights column, marked video, flagged tracks.pkl
-
-
-class Cancelled(LartDemoError):
-    """The user cancelled the run."""
-
-    def __init__(self) -> None:
-        super().__init__("Cancelled: the analysis was stopped before it finished.")
-
-
-@dataclass(frozen=True)
-class AnalysisRequest:
-    source: str  # a local path (video, frames folder/zip) or a YouTube link
-    settings: Settings
-    start_s: float | None = None
-    end_s: float | None = None
-    render: bool = True
-
-
-@dataclass
-class RunOutput:
-    out_dir: Path
-    video: Path | None
-    results_json: Path
-    actions_csv: Path
-    tracks_pkl: Path
-    timelines: list[PersonTimeline]
-    action_names: list[str]
-    fps: float
-    n_frames: int
-    random_weights: bool
-    notes: list[str] = field(default_factory=list)
-    cached: bool = False
-
-    def downloads(self) -> list[Path]:
-        files = [self.video] if self.video else []
-        return files + [self.results_json, self.actions_csv, self.tracks_pkl]
-
-
-Runner = Callable[[AnalysisRequest, ProgressFn, threading.Event], RunOutput]
-
-
-def _checked(progress: ProgressFn, cancel: threading.Event | None) -> ProgressFn:
-    def report(stage: str, done: int, total: int | None) -> None:
-        if cancel is not None and cancel.is_set():
-            raise Cancelled()
-        progress(stage, done, total)
-
-    return report
-
-
-def _file_digest(path: Path) -> str:
-    """sha256 of a file, or of a frames folder (every file's relative name and content, in name order)."""
-    h = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        if path.is_dir():
-            h.update(str(file.relative_to(path)).encode())
-        with file.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
-
-
-def cache_key(clip_path: Path, request: AnalysisRequest) -> str:
-    """Content hash of the clip + every setting that changes the outputs."""
-    s = request.settings
-    options = {
-        "v": CACHE_VERSION,
-        "start": request.start_s,
-        "end": request.end_s,
-        "render": request.render,
-        "weights": str(Path(s.weights_dir).resolve()),
-        **{
-            k: getattr(s, k)
-            for k in (
-                "max_duration_s",
-                "max_side",
-                "processing_fps",
-                "max_people",
-                "min_box_w",
-                "min_box_h",
-                "detector_threshold",
-                "labels_per_person",
-                "min_label_prob",
-                "render_style",
-                "mesh_opacity",
-                "face_blur",
-            )
-        },
-    }
-    if s.boxes_file is not None:
-        options["boxes"] = _file_digest(Path(s.boxes_file))
-    blob = _file_digest(clip_path) + json.dumps(options, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
 def run_analysis(
     request: AnalysisRequest, progress: ProgressFn = no_progress, cancel: threading.Event | None = None
 ) -> RunOutput:
     """Analyse one source into `<output_dir>/runs/<cache key>/` (or return the cached run)."""
-    from lart_demo.video.sources import resolve_source
-
-    report = _checked(progress, cancel)
+    report = checked(progress, cancel)
     settings = request.settings
     work = Path(settings.output_dir) / "work"
     work.mkdir(parents=True, exist_ok=True)
@@ -145,28 +43,25 @@ def run_analysis(
 
 
 def _analyze_or_reuse(clip: Clip, request: AnalysisRequest, report: ProgressFn) -> RunOutput:
-    from lart_demo.pipeline.analysis import analyze_clip, load_run_output
-
-    key = cache_key(clip.path, request)
-    out_dir = Path(request.settings.output_dir) / "runs" / key
-    if (out_dir / "results.json").is_file():
-        out = load_run_output(out_dir)
-        out.cached = True
-        return out
-    # build in a private folder and rename at the end: a cancelled or failed run leaves no half-written results
-    tmp_dir = out_dir.with_name(out_dir.name + f".tmp{threading.get_ident()}")
-    shutil.rmtree(tmp_dir, ignore_errors=True)
-    tmp_dir.mkdir(parents=True)
-    try:
-        t0 = time.monotonic()
-        analyze_clip(clip, request, tmp_dir, report)
-        log.info("analysis of %s took %.1f s", request.source, time.monotonic() - t0)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp_dir.rename(out_dir)
-    finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-    return load_run_output(out_dir)
+    settings = request.settings
+    key = cache_key(clip.path, request.settings, request.start_s, request.end_s, request.render)
+    cache = RunCache(settings.output_dir, cache_bytes(settings.cache_gb))
+    # one process computes a key; another asking for it waits here and then reuses the result
+    with cache.wait_for(key, on_wait=lambda: report("Waiting for another process analysing the same clip", 0, None)):
+        found = cache.lookup(key)
+        if found is not None:
+            out = load_run_output(found)
+            out.cached = True
+            return out
+        # a private folder, published by one rename: a cancelled or failed run leaves no half-written results
+        build_dir = cache.new_build_dir(key)
+        try:
+            t0 = time.monotonic()
+            analyze_clip(clip, request, build_dir, report)
+            log.info("analysis of %s took %.1f s", request.source, time.monotonic() - t0)
+            return load_run_output(cache.publish(key, build_dir))
+        finally:
+            cache.discard(build_dir)  # a no-op once published
 
 
 def analyze_to_folder(

@@ -404,9 +404,8 @@ def probe_gl_platform(platform: str, timeout_s: float = _PROBE_TIMEOUT_S) -> tup
 
 def self_check(renderer: MeshRenderer) -> None:
     """Render a known triangle and check that its pixels land where the camera maths says; raise if not."""
-    from lart_demo.render.camera import FrameCamera as _Cam
 
-    camera = _Cam(width=64, height=48, focal=100.0, cx=32.0, cy=24.0)
+    camera = FrameCamera(width=64, height=48, focal=100.0, cx=32.0, cy=24.0)
     tri = np.array([[-0.5, -0.5, 2.0], [0.5, -0.5, 2.0], [0.0, 0.5, 2.0]])
     layer = renderer.render([MeshInstance(tri, (200, 50, 50))], np.array([[0, 1, 2]]), camera)
     mask = layer.alpha > 0.5

@@ -50,11 +50,6 @@ class TextStyle:
         )
 
 
-def format_label(name: str, prob: float) -> str:
-    """'87% : stand', the LART demo's label text."""
-    return f"{round(100.0 * prob):d}% : {name}"
-
-
 def pick_labels(labels: Sequence[tuple[str, float]], how_many: int, min_prob: float) -> list[tuple[str, float]]:
     """The `how_many` most probable labels at or above `min_prob`, most probable first."""
     kept = [(name, float(p)) for name, p in labels if float(p) >= min_prob]

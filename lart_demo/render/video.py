@@ -16,16 +16,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 from lart_demo.config import Settings
-from lart_demo.contracts import ProgressFn, no_progress
+from lart_demo.contracts import Clip, SmplPerson
 from lart_demo.errors import InputError, VideoError
+from lart_demo.labels import format_label
+from lart_demo.progress import ProgressFn, no_progress
 from lart_demo.render.backends import (
     MeshInstance,
     MeshRenderer,
@@ -40,9 +43,7 @@ from lart_demo.render.overlay import (
     blur_circles,
     draw_label_block,
     draw_mark,
-    draw_outlined_text,
     draw_stroke,
-    format_label,
     head_circle,
     label_anchor,
     layout_label_block,
@@ -51,7 +52,7 @@ from lart_demo.render.overlay import (
     pick_labels,
     place_label_blocks,
 )
-from lart_demo.video.io import Clip, VideoWriter
+from lart_demo.video.io import VideoWriter
 
 log = logging.getLogger(__name__)
 
@@ -73,19 +74,6 @@ class RenderPerson:
     model_img_size: int = DEFAULT_MODEL_IMG_SIZE  # the square the focal length refers to
 
 
-@dataclass
-class SmplPerson:
-    """A person as the tracker / LART give it (SMPL parameters), before posing the mesh."""
-
-    track_id: int
-    global_orient: np.ndarray  # (1, 3, 3) rotation matrix
-    body_pose: np.ndarray  # (23, 3, 3) rotation matrices
-    betas: np.ndarray  # (10,)
-    cam_t: np.ndarray  # (3,) full-image translation, PHALP 'camera' convention
-    is_ghost: bool = False
-    labels: Sequence[tuple[str, float]] = ()
-
-
 def pose_people(smpl: Callable[..., object], people: Sequence[SmplPerson]) -> list[RenderPerson]:
     """Run SMPL once for all people of a frame and return what the renderer draws.
 
@@ -95,8 +83,6 @@ def pose_people(smpl: Callable[..., object], people: Sequence[SmplPerson]) -> li
     """
     if not people:
         return []
-    import torch  # the renderer itself does not need torch; only posing does
-
     # SMPL layers hold buffers, not parameters: take the device from whichever tensor the module has
     tensors = [*smpl.parameters(), *smpl.buffers()] if isinstance(smpl, torch.nn.Module) else []
     device = tensors[0].device if tensors else torch.device("cpu")
@@ -264,7 +250,7 @@ class FrameRenderer:
             start, end = label_anchor(points_2d, joints_2d)
             labels = pick_labels(person.labels, self.options.labels_per_person, self.options.min_label_prob)
             header = f"#{person.track_id}" + (" (in-filled)" if person.is_ghost else "")
-            lines = [format_label(name, prob) for name, prob in labels]
+            lines = [format_label(prob, name) for name, prob in labels]
             blocks.append(layout_label_block(header, lines, color, end, image.shape[:2], style))
             strokes.append((start, end, color))
         drawn = []
@@ -407,55 +393,22 @@ def crop_person(frame: np.ndarray, bbox_xyxy: np.ndarray, size: int = 160, margi
     return out
 
 
-def write_track_thumbnails(
+def with_track_thumbnails(
     frames: Iterable[tuple[int, np.ndarray]],
     sightings: Iterable[Sighting],
     out_dir: Path,
     size: int = 160,
-) -> dict[int, Path]:
-    """One PNG per track (`track_<id>.png`): its crop at its most confident detection; frames streamed once."""
-    best = best_sightings(sightings)
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Pass frames through unchanged, writing each track's `track_<id>.png` (its crop at its most confident
+    detection) as that frame goes by, so thumbnails cost no extra decode pass."""
     wanted: dict[int, list[Sighting]] = {}
-    for s in best.values():
+    for s in best_sightings(sightings).values():
         wanted.setdefault(s.frame_index, []).append(s)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written: dict[int, Path] = {}
     for index, frame in frames:
         for s in wanted.pop(index, []):
             path = out_dir / f"track_{s.track_id}.png"
             if not cv2.imwrite(str(path), cv2.cvtColor(crop_person(frame, s.bbox_xyxy, size), cv2.COLOR_RGB2BGR)):
                 raise VideoError(f"Could not write the thumbnail {path}; check that the folder is writable.")
-            written[s.track_id] = path
-        if not wanted:
-            break
-    if wanted:
-        missing = sorted(s.track_id for group in wanted.values() for s in group)
-        raise VideoError(f"The frames of the best detections of tracks {missing} were not in the video stream.")
-    return written
-
-
-def contact_sheet(thumbnails: Mapping[int, Path], out_path: Path, columns: int = 6) -> Path:
-    """All track thumbnails in a grid, each with its colour bar and id, as one PNG."""
-    if not thumbnails:
-        raise InputError("There are no tracks, so there is no contact sheet to draw.")
-    tiles = []
-    for tid in sorted(thumbnails):
-        tile = cv2.cvtColor(cv2.imread(str(thumbnails[tid])), cv2.COLOR_BGR2RGB)
-        bar = max(4, tile.shape[0] // 16)
-        tile[:bar] = track_color(tid)
-        style = TextStyle.for_frame(*tile.shape[:2])
-        draw_outlined_text(tile, f"#{tid}", (style.pad, tile.shape[0] - style.pad), style)
-        tiles.append(tile)
-    th, tw = tiles[0].shape[:2]
-    columns = max(1, min(columns, len(tiles)))
-    rows = -(-len(tiles) // columns)
-    sheet = np.full((rows * th, columns * tw, 3), 16, np.uint8)
-    for k, tile in enumerate(tiles):
-        r, c = divmod(k, columns)
-        sheet[r * th : (r + 1) * th, c * tw : (c + 1) * tw] = cv2.resize(tile, (tw, th))
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(out_path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
-        raise VideoError(f"Could not write the contact sheet {out_path}; check that the folder is writable.")
-    return out_path
+        yield index, frame

@@ -13,92 +13,33 @@ head then run on the stitched tokens.
 
 from __future__ import annotations
 
-import io
-import pickle
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from lart_demo.config import Settings
+from lart_demo.contracts import ActionResult, Track
 from lart_demo.device import resolve_device
-from lart_demo.errors import InputError, ModelError, WeightsError
+from lart_demo.errors import InputError, ModelError
 from lart_demo.labels import ActionLabels, load_action_labels
 from lart_demo.models.lart import LART, load_lart
+from lart_demo.models.pose_normalisation import (
+    POSE_DIM,
+    PoseNormalisation,
+    normalisation_from_mean_std,
+    read_mean_std,
+)
 from lart_demo.weights.files import WeightFiles
 
 STEP = 32  # frames whose tokens each window keeps (the demo's `step`)
 WINDOW = 32  # context frames before (and, beyond the step, after) the kept ones (the demo's `window`)
-POSE_DIM = 229
 STD_EPS = 1e-10  # added to std, as the reference does
 TOP_K = 3  # labels the demo draws per person
 
 
 # --- normalisation ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PoseNormalisation:
-    """mean/std of the 229-d pose vector; mean_std.npy's (1, D <= 229) padded with 0 / 1 (camera not normalised)."""
-
-    mean: np.ndarray  # (229,) float32
-    std: np.ndarray  # (229,) float32
-
-
-def normalisation_from_mean_std(mean_std: object) -> PoseNormalisation:
-    """From the content of mean_std.npy: `(mean, std)`, each `(1, D)` or `(D,)`, with D <= 229."""
-    if isinstance(mean_std, PoseNormalisation):
-        return mean_std
-    try:
-        mean, std = (np.asarray(a, dtype=np.float64).reshape(-1) for a in mean_std)  # type: ignore[union-attr]
-    except (TypeError, ValueError) as exc:
-        raise WeightsError(f"mean_std must hold (mean, std), got {type(mean_std).__name__}: {exc}") from exc
-    if mean.shape != std.shape or mean.size > POSE_DIM:
-        raise WeightsError(f"mean_std holds mean {mean.shape} and std {std.shape}; both must be (D<={POSE_DIM},).")
-    pad = POSE_DIM - mean.size
-    mean = np.concatenate([mean, np.zeros(pad)]).astype(np.float32)
-    std = np.concatenate([std, np.ones(pad)]).astype(np.float32)
-    return PoseNormalisation(mean=mean, std=std)
-
-
-class _NumpyArrayUnpickler(pickle.Unpickler):
-    """For a mean_std.npy saved as an object array: only numpy arrays may be rebuilt."""
-
-    _allowed = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
-    }
-
-    def find_class(self, module: str, name: str) -> object:
-        if (module, name) in self._allowed:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-
-
-def read_mean_std(path: Path) -> PoseNormalisation:
-    """mean_std.npy: a float array (2, 1, D) or a pickled pair of arrays (read without running code)."""
-    if not path.is_file():
-        raise WeightsError(f"mean_std.npy not found: {path}. Run `python -m lart_demo weights status`.")
-    try:
-        try:
-            data = np.load(path, allow_pickle=False)
-        except ValueError:  # an object array: a pickled (mean, std) pair
-            with path.open("rb") as fh:
-                version = np.lib.format.read_magic(fh)
-                if version == (1, 0):
-                    np.lib.format.read_array_header_1_0(fh)
-                else:
-                    np.lib.format.read_array_header_2_0(fh)
-                data = _NumpyArrayUnpickler(io.BytesIO(fh.read())).load()
-    except (OSError, ValueError, pickle.UnpicklingError, EOFError) as exc:
-        raise WeightsError(f"Could not read {path.name}: {exc}. Delete it and download it again.") from exc
-    return normalisation_from_mean_std(data)
 
 
 # --- windows ----------------------------------------------------------------------------------------
@@ -135,8 +76,6 @@ def plan_windows(track_length: int, step: int = STEP, window: int = WINDOW) -> l
 
 # --- per-track inputs -------------------------------------------------------------------------------
 
-TRACK_KEYS = ("pose_shape", "3d_joints", "camera", "has_detection")
-
 
 @dataclass
 class TrackFeatures:
@@ -153,32 +92,25 @@ class TrackFeatures:
         return int(self.has_detection.shape[0])
 
 
-def track_features(track: Mapping[str, np.ndarray], norm: PoseNormalisation, uses_appearance: bool) -> TrackFeatures:
-    """Fast-track arrays -> LART inputs (normalised pose, joints moved by the camera, appearance)."""
-    missing = [k for k in TRACK_KEYS if k not in track]
-    if uses_appearance and "apperance_emb" not in track:
-        missing.append("apperance_emb")
-    if missing:
-        raise InputError(f"A track is missing {', '.join(missing)}; it must come from the tracking stage.")
-    pose = np.asarray(track["pose_shape"], dtype=np.float64)
-    length = pose.shape[0]
+def track_features(track: Track, norm: PoseNormalisation, uses_appearance: bool) -> TrackFeatures:
+    """A tracked identity -> LART inputs (normalised pose, joints moved by the camera, appearance)."""
+    length = len(track)
     if length == 0:
         raise InputError("A track has no frames.")
-    pose = pose.reshape(length, POSE_DIM).astype(np.float32)
+    if uses_appearance and track.appearance is None:
+        raise InputError(f"Track {track.track_id} has no appearance features; run the appearance stage first.")
+    pose = np.asarray(track.pose_shape, dtype=np.float64).reshape(length, POSE_DIM).astype(np.float32)
     # float32 arithmetic like the reference's torch buffers
     pose = (pose - norm.mean) / (norm.std + np.float32(STD_EPS))
     # the reference adds the camera in float64 (numpy) and casts afterwards
-    joints = np.asarray(track["3d_joints"], dtype=np.float64).reshape(length, -1, 3)
-    camera = np.asarray(track["camera"], dtype=np.float64).reshape(length, 1, 3)
+    joints = np.asarray(track.joints_3d, dtype=np.float64).reshape(length, -1, 3)
+    camera = np.asarray(track.camera, dtype=np.float64).reshape(length, 1, 3)
     joints = (joints + camera).reshape(length, -1).astype(np.float32)
     appearance = None
     if uses_appearance:
-        appearance = np.asarray(track["apperance_emb"], dtype=np.float32).reshape(length, -1)
-    has_detection = np.asarray(track["has_detection"]).reshape(length) > 0
-    fid = track.get("fid")
-    frame_index = (
-        np.asarray(fid).reshape(length).astype(np.int64) if fid is not None else np.arange(length, dtype=np.int64)
-    )
+        appearance = np.asarray(track.appearance, dtype=np.float32).reshape(length, -1)
+    has_detection = np.asarray(track.has_detection).reshape(length).astype(bool)
+    frame_index = np.asarray(track.frame_index).reshape(length).astype(np.int64)
     return TrackFeatures(pose, joints, appearance, has_detection, frame_index)
 
 
@@ -210,7 +142,7 @@ def _assemble(
     for i, (feat, span) in enumerate(items):
         sl, k = slice(span.start, span.end), span.length
         pose[i, :k] = feat.pose_shape[sl]
-        masked[i, :k] = ~feat.has_detection[sl]
+        masked[i] = window_masks(feat.has_detection, [span], frame_length)[0]
         if joints is not None:
             joints[i, :k] = feat.joints_3d[sl]
         if app is not None and feat.appearance is not None:
@@ -223,44 +155,6 @@ def _assemble(
 
 
 # --- outputs ------------------------------------------------------------------------------------------
-
-
-@dataclass
-class ActionOutput:
-    """LART's per-frame result for one track (frames = the track's span, first to last detection)."""
-
-    frame_index: np.ndarray  # (T,) int64 video frame of each track frame
-    has_detection: np.ndarray  # (T,) bool
-    tokens: np.ndarray  # (T, in_feat) float32 stitched encoder tokens
-    logits: np.ndarray  # (T, 60) float32 AVA logits
-    probs: np.ndarray  # (T, 60) float32 sigmoid(logits): multi-label probabilities
-    top_index: np.ndarray  # (T, 3) int64 output indices, best first
-    top_ava_id: np.ndarray  # (T, 3) int64 AVA ids
-    top_prob: np.ndarray  # (T, 3) float32
-    top_labels: list[list[str]]  # (T, 3) the demo's strings, e.g. "87% : stand"
-    # LART's own body estimate for every frame; the demo draws it only where there is no detection
-    global_orient: np.ndarray  # (T, 1, 3, 3)
-    body_pose: np.ndarray  # (T, 23, 3, 3)
-    betas: np.ndarray  # (T, 10)
-    camera: np.ndarray  # (T, 3) full-image translation (tx, ty, tz) = location head with z * 200
-    location: np.ndarray  # (T, 3) location head output (tx, ty, tz/200), the reference's 'cam_smoothed'
-    pose_camera: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 229), np.float32))
-
-    @property
-    def infilled_frames(self) -> np.ndarray:
-        """Track positions without a detection: the renderer draws LART's mesh there (ghost mesh)."""
-        return np.flatnonzero(~self.has_detection)
-
-    def infill(self, position: int) -> dict[str, np.ndarray] | None:
-        """SMPL + camera to draw at track position `position`, or None where the detection's own is used."""
-        if self.has_detection[position]:
-            return None
-        return {
-            "global_orient": self.global_orient[position],
-            "body_pose": self.body_pose[position],
-            "betas": self.betas[position],
-            "camera": self.camera[position],
-        }
 
 
 def _device_of(model: torch.nn.Module) -> torch.device:
@@ -287,18 +181,18 @@ def encode_windows(
 
 @torch.inference_mode()
 def predict_actions(
-    tracks: Mapping[int, Mapping[str, np.ndarray]],
+    tracks: Mapping[int, Track],
     model: LART,
     mean_std: object,
     batch_windows: int | None = None,
     labels: ActionLabels | None = None,
     step: int = STEP,
     window: int = WINDOW,
-) -> dict[int, ActionOutput]:
+) -> dict[int, ActionResult]:
     """AVA probabilities, top-3 labels and LART's in-fill bodies for every frame of every track.
 
-    tracks: track id -> fast-track arrays: pose_shape (T,1,229), 3d_joints (T,1,45,3), camera (T,1,3)
-    (tz/200), has_detection (T,1,1), fid (T,1,1) and apperance_emb (T,1,D) when the model uses appearance.
+    tracks: track id -> `Track` (pose_shape, joints_3d, camera with tz/200, has_detection, frame_index, and
+    appearance when the model uses it).
     mean_std: content of mean_std.npy (or a `PoseNormalisation`). batch_windows: the most windows per encoder
     call (None: all windows of all tracks in one call).
     """
@@ -335,19 +229,19 @@ def predict_actions(
         stitched.append(tokens)
 
     # the heads run per track, so a track's result never depends on which other tracks share the call
-    results: dict[int, ActionOutput] = {}
+    results: dict[int, ActionResult] = {}
     for (tid, feat), tokens in zip(features.items(), stitched, strict=True):
         results[tid] = _read_out(model, feat, tokens, labels)
     return results
 
 
-def _read_out(model: LART, feat: TrackFeatures, tokens: torch.Tensor, labels: ActionLabels) -> ActionOutput:
+def _read_out(model: LART, feat: TrackFeatures, tokens: torch.Tensor, labels: ActionLabels) -> ActionResult:
     readout = model.readout(tokens)
     logits = readout.ava_logits.float().cpu()
     probs = torch.sigmoid(logits)
     top = labels.top_actions(probs, k=TOP_K)
     location = readout.location.float().cpu().numpy()
-    return ActionOutput(
+    return ActionResult(
         frame_index=feat.frame_index,
         has_detection=feat.has_detection,
         tokens=tokens.float().cpu().numpy(),

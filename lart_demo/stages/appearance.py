@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 import torch
 
-from lart_demo.contracts import ProgressFn, no_progress
+from lart_demo.contracts import Track
 from lart_demo.errors import InputError, VideoError
 from lart_demo.models.mvit import MViT, MViTConfig
+from lart_demo.progress import ProgressFn, no_progress
 
 NUM_STEPS = 6  # track frames per chunk ("5 Hz" at 30 fps; upstream does not adapt it to the fps)
 ASPECT_MAX = 1.2  # wider frames are cropped to w = 1.2 h
@@ -41,26 +41,34 @@ class TrackBoxes:
     frame_bbox: np.ndarray  # (n, 4) float: PHALP box [x, y, w, h] in original-frame pixels
 
 
-def as_track_boxes(track: Any) -> TrackBoxes:
-    """Accept a `TrackBoxes`, a PHALP/LART fast-track mapping ('fid', 'frame_bbox') or an object with those fields."""
+def as_track_boxes(track: TrackBoxes | Track) -> TrackBoxes:
+    """What the stage reads of a `Track` (a `TrackBoxes` passes through)."""
     if isinstance(track, TrackBoxes):
-        return track
-    if isinstance(track, Mapping):
-        fid, bbox = track.get("fid"), track.get("frame_bbox")
+        fid, bbox = track.fid, track.frame_bbox
     else:
-        fid, bbox = getattr(track, "fid", None), getattr(track, "frame_bbox", None)
-    if fid is None or bbox is None:
-        raise InputError("A track for the appearance stage needs 'fid' and 'frame_bbox'.")
+        fid, bbox = track.frame_index, track.boxes_tlwh
     fid_arr = np.asarray(fid).reshape(-1).astype(np.int64)
-    if isinstance(bbox, np.ndarray):
-        bbox_arr = bbox.astype(np.float64).reshape(-1, 4)
-    else:  # PHALP fast tracks keep a list of per-frame boxes, (4,) or (1, 4) each
-        bbox_arr = (
-            np.stack([np.asarray(b, dtype=np.float64).reshape(4) for b in bbox]) if len(bbox) else np.zeros((0, 4))
-        )
+    bbox_arr = np.asarray(bbox, dtype=np.float64).reshape(-1, 4)
     if len(fid_arr) != len(bbox_arr):
         raise InputError(f"Track has {len(fid_arr)} frame ids but {len(bbox_arr)} boxes.")
     return TrackBoxes(fid=fid_arr, frame_bbox=bbox_arr)
+
+
+@dataclass
+class TrackAppearance:
+    """MViT outputs for every frame of one track (each frame carries its chunk's clip), in LART's shapes."""
+
+    embedding: np.ndarray  # (n, 1, D) float32 pooled features: LART's appearance input
+    action_logits: np.ndarray  # (n, 1, num_classes) float32 MViT's own AVA head
+    chunk_index: np.ndarray  # (n, 1, 1) int64 chunk number * 1000, as LART stores it
+
+
+def with_appearance(tracks: Mapping[int, Track], features: Mapping[int, TrackAppearance]) -> dict[int, Track]:
+    """The tracks with their `appearance` filled in ((T, D) float32), same ids and order."""
+    return {
+        tid: replace(track, appearance=features[tid].embedding.reshape(len(track), -1)) if tid in features else track
+        for tid, track in tracks.items()
+    }
 
 
 # --------------------------------------------------------------------------------------- clip sampling
@@ -204,13 +212,6 @@ class _ClipJob:
         return max(self.frame_ids)
 
 
-@dataclass
-class _TrackResult:
-    apperance_emb: np.ndarray
-    action_emb: np.ndarray
-    apperance_index: np.ndarray
-
-
 class AppearanceExtractor:
     """Push frames in increasing index order, then `finish()`; clips run as soon as their frames are in.
 
@@ -220,7 +221,7 @@ class AppearanceExtractor:
 
     def __init__(
         self,
-        tracks: Mapping[int, Any],
+        tracks: Mapping[int, TrackBoxes | Track],
         model: MViT,
         cfg: AppearanceConfig | None = None,
         progress: ProgressFn | None = None,
@@ -232,7 +233,7 @@ class AppearanceExtractor:
             raise InputError("AppearanceConfig.batch_size must be at least 1.")
         self.progress = progress or no_progress
         self.device = next(model.parameters()).device
-        self.results: dict[int, _TrackResult] = {}
+        self.results: dict[int, TrackAppearance] = {}
         self._jobs_by_last: dict[int, list[_ClipJob]] = {}
         self._refcount: dict[int, int] = {}
         self._buffer: dict[int, np.ndarray] = {}
@@ -246,10 +247,10 @@ class AppearanceExtractor:
         for track_id, raw in tracks.items():
             track = as_track_boxes(raw)
             n = len(track.fid)
-            self.results[track_id] = _TrackResult(
-                apperance_emb=np.zeros((n, 1, model.feature_dim), dtype=np.float32),
-                action_emb=np.zeros((n, 1, self.mvit_cfg.num_classes), dtype=np.float32),
-                apperance_index=np.zeros((n, 1, 1), dtype=np.int64),
+            self.results[track_id] = TrackAppearance(
+                embedding=np.zeros((n, 1, model.feature_dim), dtype=np.float32),
+                action_logits=np.zeros((n, 1, self.mvit_cfg.num_classes), dtype=np.float32),
+                chunk_index=np.zeros((n, 1, 1), dtype=np.int64),
             )
             for plan in plan_track_chunks(track.frame_bbox, self.mvit_cfg, self.cfg.num_steps):
                 job = _ClipJob(track_id, plan, tuple(int(track.fid[i]) for i in plan.sampled))
@@ -293,8 +294,8 @@ class AppearanceExtractor:
         """True once every clip has its frames (later frames are not needed; `finish()` runs the rest)."""
         return not self._jobs_by_last
 
-    def finish(self) -> dict[int, dict[str, np.ndarray]]:
-        """Run what is queued and return per track `apperance_emb`, `action_emb`, `apperance_index`."""
+    def finish(self) -> dict[int, TrackAppearance]:
+        """Run what is queued and return every track's features."""
         self._run_queue()
         if self._jobs_by_last:
             missing = sorted(self._jobs_by_last)[:5]
@@ -302,10 +303,7 @@ class AppearanceExtractor:
                 f"The video ended before frame(s) {missing} that tracks refer to; the tracks do not belong "
                 "to this video or it was cut short. Re-run the analysis on the full clip."
             )
-        return {
-            tid: {"apperance_emb": r.apperance_emb, "action_emb": r.action_emb, "apperance_index": r.apperance_index}
-            for tid, r in self.results.items()
-        }
+        return self.results
 
     def _run_queue(self) -> None:
         while self._queue:
@@ -334,9 +332,9 @@ class AppearanceExtractor:
         for row, job in enumerate(jobs):
             result = self.results[job.track_id]
             span = slice(job.plan.start, job.plan.end)
-            result.apperance_emb[span, 0] = feats_np[row]
-            result.action_emb[span, 0] = preds_np[row]
-            result.apperance_index[span, 0, 0] = job.plan.index * CHUNK_INDEX_SCALE
+            result.embedding[span, 0] = feats_np[row]
+            result.action_logits[span, 0] = preds_np[row]
+            result.chunk_index[span, 0, 0] = job.plan.index * CHUNK_INDEX_SCALE
             for fid in set(job.frame_ids):
                 self._refcount[fid] -= 1
                 if self._refcount[fid] == 0:
@@ -348,16 +346,15 @@ class AppearanceExtractor:
 
 def compute_appearance(
     frames: Iterable[tuple[int, np.ndarray]],
-    tracks: Mapping[int, Any],
+    tracks: Mapping[int, TrackBoxes | Track],
     model: MViT,
     cfg: AppearanceConfig | None = None,
     progress: ProgressFn | None = None,
-) -> dict[int, dict[str, np.ndarray]]:
+) -> dict[int, TrackAppearance]:
     """MViT features of every track from ONE pass over `(frame_index, RGB uint8 frame)` pairs.
 
-    `tracks` maps track id -> `TrackBoxes` (or a fast-track mapping with 'fid' and 'frame_bbox'). Returns per
-    track `apperance_emb` (n, 1, D) float32, `action_emb` (n, 1, num_classes) float32 and `apperance_index`
-    (n, 1, 1) int64, in the track's frame order. Stops reading frames once every clip has run.
+    `tracks` maps track id -> `Track` (or just its `TrackBoxes`). Returns every track's `TrackAppearance`,
+    in the track's frame order. Stops reading frames once every clip has run.
     """
     extractor = AppearanceExtractor(tracks, model, cfg, progress)
     for index, frame in frames:

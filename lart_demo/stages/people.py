@@ -24,9 +24,16 @@ import numpy as np
 import torch
 
 from lart_demo.config import Settings
-from lart_demo.contracts import Detections, FramePeople, PersonObservation, ProgressFn, no_progress
+from lart_demo.contracts import Detections, FramePeople, PersonObservation
 from lart_demo.device import resolve_device
 from lart_demo.errors import InputError
+from lart_demo.models.camera import person_3d_parameters
+from lart_demo.models.crops import box_center_scale, person_crops
+from lart_demo.models.detector import filter_small, load_person_detector
+from lart_demo.models.hmr2 import load_hmr2
+from lart_demo.models.smpl import load_smpl
+from lart_demo.progress import ProgressFn, no_progress
+from lart_demo.video.io import iter_frames, open_clip
 from lart_demo.weights.files import WeightFiles
 
 log = logging.getLogger(__name__)
@@ -59,12 +66,9 @@ def smpl_model_file(weights: WeightFiles, settings: Settings) -> Path:
 
 def load_people_models(weights: WeightFiles, settings: Settings) -> PeopleModels:
     """Detector, HMR2.0 and SMPL on the settings' device (loaded once; nothing downloads)."""
-    from lart_demo.models.detector import load_detector
-    from lart_demo.models.hmr2 import load_hmr2
-    from lart_demo.models.smpl import load_smpl
 
     device = resolve_device(settings.device)
-    detector = load_detector(weights.detector_checkpoint, weights.detector_config, settings, device)
+    detector = load_person_detector(weights.detector_checkpoint, weights.detector_config, settings, device)
     hmr2 = load_hmr2(weights.hmr2_checkpoint, weights.hmr2_config, device)
     smpl = load_smpl(smpl_model_file(weights, settings), weights.smpl_to_j19, device)
     on_gpu = device.type == "cuda"
@@ -141,8 +145,6 @@ class _PendingFrame:
 def _observations(
     models: PeopleModels, frame: _PendingFrame, hmr: dict[str, np.ndarray], keep_crops: bool
 ) -> FramePeople:
-    from lart_demo.models.camera import person_3d_parameters
-    from lart_demo.models.crops import box_center_scale
 
     people: list[PersonObservation] = []
     n = len(frame.detections)
@@ -197,8 +199,6 @@ def _flush(models: PeopleModels, pending: list[_PendingFrame], keep_crops: bool)
 def _frame_source(frames: Iterable[tuple[int, np.ndarray]] | str | os.PathLike, settings: Settings):
     """Frames as given, or decoded from a video path (the video engineer's clip reader)."""
     if isinstance(frames, (str, os.PathLike)):
-        from lart_demo.video.io import iter_frames, open_clip
-
         clip = open_clip(frames, settings)
         return iter_frames(clip), clip.n_frames
     total = len(frames) if hasattr(frames, "__len__") else None  # type: ignore[arg-type]
@@ -228,8 +228,6 @@ def find_people(
 
     With `keep_crops` each person keeps its 4-channel crop and mask (the tracker's HMAR needs them).
     """
-    from lart_demo.models.crops import person_crops
-    from lart_demo.models.detector import filter_small
 
     source, known_total = _frame_source(frames, settings)
     total = total if total is not None else known_total
@@ -291,7 +289,6 @@ def _jsonable(value: Any) -> Any:
 
 def run_people(video_path: str | Path, out_dir: str | Path, settings: Settings) -> Path:
     """Detector + HMR2.0 over a video; writes people.pkl and people.json in out_dir; returns the pkl path."""
-    from lart_demo.video.io import iter_frames, open_clip
 
     weights = WeightFiles(Path(settings.weights_dir))
     clip = open_clip(video_path, settings)

@@ -18,8 +18,9 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from lart_demo.config import Settings
+from lart_demo.contracts import Clip
 from lart_demo.errors import InputError, VideoError
-from lart_demo.video.io import MIN_SHORT_SIDE, Clip, plan_clip
+from lart_demo.video.io import MIN_SHORT_SIDE, plan_clip
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 DEFAULT_FRAMES_FPS = 30.0

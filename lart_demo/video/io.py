@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
 
 import av
 import numpy as np
 
 from lart_demo.config import Settings
+from lart_demo.contracts import Clip
 from lart_demo.errors import InputError, VideoError
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".webm", ".avi", ".mkv")
@@ -71,7 +71,12 @@ class VideoInfo:
 
 
 def fmt_number(x: float, digits: int = 1) -> str:
-    """12.0 -> '12', 7.125 -> '7.1' (digits=1): numbers for sentences users read."""
+    """12.0 -> '12', 7.125 -> '7.1' (digits=1), 1e308 -> '1e+308': numbers for sentences users read."""
+    x = float(x)
+    if not math.isfinite(x):
+        return "not a number" if math.isnan(x) else ("infinity" if x > 0 else "-infinity")
+    if abs(x) >= 1e6 or 0 < abs(x) < 10**-digits:  # huge or tiny: 3 significant digits, not 300 of them
+        return f"{x:.3g}"
     text = f"{x:.{digits}f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
 
@@ -311,73 +316,6 @@ def format_probe(info: VideoInfo) -> str:
 # ---------------------------------------------------------------------------------------------- clip
 
 
-class FrameReader(Protocol):
-    """Yields the clip's frames `start <= k < stop` as (k, RGB uint8 array), one at a time."""
-
-    def iter_frames(self, start: int, stop: int) -> Iterator[tuple[int, np.ndarray]]: ...
-
-
-@dataclass(frozen=True)
-class Clip:
-    """A validated clip: `n_frames` upright RGB frames of `size` (w, h) at a constant `fps`.
-
-    Frame k shows the source at time `start_s + k / fps` (seconds from the source's first frame).
-    `caps_applied` says, in sentences for the user, every way the clip differs from the source
-    (trim, duration cap, downscale, fps); `notes` holds other facts worth showing (rotation, VFR).
-    """
-
-    path: Path
-    source: str  # "upload" | "youtube" | "frames" | "example"
-    fps: float
-    n_frames: int
-    size: tuple[int, int]
-    start_s: float
-    source_fps: float
-    source_size: tuple[int, int]
-    source_duration_s: float
-    has_audio: bool
-    caps_applied: tuple[str, ...]
-    notes: tuple[str, ...]
-    reader: FrameReader = field(repr=False, compare=False)
-    info: VideoInfo | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def width(self) -> int:
-        return self.size[0]
-
-    @property
-    def height(self) -> int:
-        return self.size[1]
-
-    @property
-    def duration_s(self) -> float:
-        return self.n_frames / self.fps
-
-    def frame_time(self, index: int) -> float:
-        """Seconds into the source at which clip frame `index` is shown."""
-        return self.start_s + index / self.fps
-
-    def to_dict(self) -> dict[str, object]:
-        """JSON-safe description for results and the UI."""
-        return {
-            "path": str(self.path),
-            "source": self.source,
-            "fps": self.fps,
-            "n_frames": self.n_frames,
-            "width": self.width,
-            "height": self.height,
-            "duration_s": self.duration_s,
-            "start_s": self.start_s,
-            "source_fps": self.source_fps,
-            "source_width": self.source_size[0],
-            "source_height": self.source_size[1],
-            "source_duration_s": self.source_duration_s,
-            "has_audio": self.has_audio,
-            "caps_applied": list(self.caps_applied),
-            "notes": list(self.notes),
-        }
-
-
 @dataclass(frozen=True)
 class ClipPlan:
     """Which source frame each clip frame shows, and at what size: shared by videos and image folders."""
@@ -431,7 +369,7 @@ def plan_clip(
     total = source_duration_s
     start = 0.0 if start_s is None else float(start_s)
     if start < 0 or not math.isfinite(start):
-        raise InputError(f"The start time must be 0 s or later (got {start_s}).")
+        raise InputError(f"The start time must be 0 s or later (got {fmt_number(start)}).")
     if start >= total:
         raise InputError(
             f"The start time {fmt_number(start)} s is at or after the end of the video ({fmt_number(total, 2)} s)."
@@ -439,7 +377,9 @@ def plan_clip(
     end = total
     if end_s is not None:
         if not math.isfinite(float(end_s)) or float(end_s) <= start:
-            raise InputError(f"The end time ({end_s} s) must be after the start time ({fmt_number(start)} s).")
+            raise InputError(
+                f"The end time ({fmt_number(float(end_s))} s) must be after the start time ({fmt_number(start)} s)."
+            )
         if float(end_s) < total:
             end = float(end_s)
         else:
@@ -607,15 +547,6 @@ def iter_frames(clip: Clip, start: int = 0, stop: int | None = None) -> Iterator
     if start < 0 or start > stop:
         raise IndexError(f"frame range {start}:{stop} is outside the clip's {clip.n_frames} frames")
     return clip.reader.iter_frames(start, stop)
-
-
-def read_frame(clip: Clip, index: int) -> np.ndarray:
-    """One clip frame as RGB uint8 (H, W, 3) (seeks; for thumbnails and the scrubber, not for loops)."""
-    if not 0 <= index < clip.n_frames:
-        raise IndexError(f"frame {index} is outside the clip's {clip.n_frames} frames")
-    for _, frame in iter_frames(clip, index, index + 1):
-        return frame
-    raise VideoError(f"Frame {index} of '{clip.path.name}' could not be read.")
 
 
 # -------------------------------------------------------------------------------------------- encode

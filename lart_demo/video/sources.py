@@ -20,16 +20,28 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from lart_demo.config import Settings
-from lart_demo.contracts import ProgressFn, no_progress
+from lart_demo.contracts import Clip
 from lart_demo.errors import InputError, VideoError
+from lart_demo.progress import ProgressFn, no_progress
 from lart_demo.video.frames import DEFAULT_FRAMES_FPS, open_frames
-from lart_demo.video.io import VIDEO_EXTENSIONS, Clip, duration_cap_sentence, ffmpeg_exe, fmt_number, open_clip
+from lart_demo.video.io import VIDEO_EXTENSIONS, duration_cap_sentence, ffmpeg_exe, fmt_number, open_clip
 
+# Hosts serving single YouTube videos (each also with "www."), as yt-dlp's YoutubeIE accepts them
 YOUTUBE_HOSTS = frozenset(
-    {"youtube.com", "www.youtube.com", "m.youtube.com", "youtu.be", "youtube-nocookie.com", "www.youtube-nocookie.com"}
+    {"youtube.com", "m.youtube.com", "music.youtube.com", "youtubekids.com", "youtube-nocookie.com", "youtu.be"}
 )
 _VIDEO_ID = re.compile(r"[A-Za-z0-9_-]{11}")
-_ID_PATHS = ("shorts", "embed", "live", "v")  # /shorts/ID, /embed/ID (nocookie), /live/ID, /v/ID
+_WATCH_PATHS = ("watch", "watch_popup")  # ?v=ID
+_ID_PATHS = ("shorts", "embed", "live", "v", "e")  # /shorts/ID, /embed/ID (nocookie), /live/ID, /v/ID, /e/ID
+ACCEPTED_LINKS = (
+    "youtube.com/watch?v=ID (also www., m., music., youtubekids.com and watch_popup), "
+    "youtube.com/shorts/ID, /live/ID, /embed/ID or /v/ID, youtube-nocookie.com/embed/ID, youtu.be/ID"
+)
+# ONE message for every refused link: it depends on nothing but the policy, never on what exists on the server
+LINK_REFUSED = (
+    f"The link field takes a link to one YouTube video: {ACCEPTED_LINKS}. "
+    "Playlists, channels, other sites and file paths are not accepted; to analyse a file, upload it."
+)
 # <=720p H.264 in mp4 first (no re-encode, plays everywhere), then anything <=720p, then the smallest
 YOUTUBE_FORMAT = (
     "bv*[height<=720][ext=mp4][vcodec^=avc1]+ba[ext=m4a]/b[height<=720][ext=mp4][vcodec^=avc1]"
@@ -78,57 +90,53 @@ def open_upload(
 
 
 def looks_like_url(text: str) -> bool:
-    """True for text the user meant as a link (so it is validated as one, not opened as a file)."""
+    """True for text the CLI should treat as a link (validated as one, never opened as a file)."""
     stripped = text.strip().lower()
-    return "://" in stripped or stripped.startswith(("www.", "youtube.com/", "youtu.be/", "m.youtube.com/"))
+    return "://" in stripped or stripped.startswith(("www.", *(f"{host}/" for host in YOUTUBE_HOSTS)))
+
+
+def _youtube_host(host: str) -> bool:
+    host = host.lower().rstrip(".")
+    return host.removeprefix("www.") in YOUTUBE_HOSTS
 
 
 def youtube_video_id(url: str) -> str:
-    """The 11-character id of a single-video YouTube https link; InputError for anything else."""
+    """The 11-character id of a link to one YouTube video (any form yt-dlp's YoutubeIE accepts for a single
+    video, or a bare id); InputError with `LINK_REFUSED` for anything else, whatever it names."""
     text = url.strip()
     if not text:
         raise InputError("Please paste a YouTube link (https://www.youtube.com/watch?v=...) or upload a video.")
-    if any(ch.isspace() or ord(ch) < 32 for ch in text):
-        raise InputError("The link contains spaces or control characters. Please paste the YouTube link alone.")
+    if _VIDEO_ID.fullmatch(text):
+        return text
+    if any(ch.isspace() or ord(ch) < 32 for ch in text) or "\\" in text:
+        raise InputError(LINK_REFUSED)
+    if "://" not in text and not text.startswith("//"):
+        text = "//" + text  # youtube.com/watch?v=... pasted without a scheme
+    while "&amp;" in text:  # a link copied out of HTML: ...?feature=player_embedded&amp;amp;v=ID
+        text = text.replace("&amp;", "&")
     parts = urlsplit(text)
-    scheme = parts.scheme.lower()
-    if scheme != "https":
-        if scheme == "http":
-            raise InputError("Only secure links are accepted: use https:// instead of http://.")
-        if not scheme:
-            raise InputError(
-                f"'{text[:80]}' is not a full link: it must start with https:// "
-                "(for example https://www.youtube.com/watch?v=...). Or upload a video file."
-            )
-        raise InputError(f"{scheme}: links are not accepted. Paste an https YouTube link or upload a video file.")
-    if parts.username is not None or parts.password is not None:
-        raise InputError("Links with a user name or password are not accepted. Paste a plain YouTube link.")
     try:
-        port = parts.port
-    except ValueError as exc:
-        raise InputError("The link has an invalid port. Paste a plain YouTube link.") from exc
-    host = (parts.hostname or "").lower().rstrip(".")
-    if port not in (None, 443) or host not in YOUTUBE_HOSTS:
-        raise InputError(
-            f"Only YouTube links are accepted (youtube.com, youtu.be); '{parts.netloc}' is not one. "
-            f"For other videos, {UPLOAD_INSTEAD[0].lower()}{UPLOAD_INSTEAD[1:]}"
-        )
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        raise InputError(LINK_REFUSED) from None
+    if (
+        parts.scheme.lower() not in ("", "http", "https")
+        or parts.username is not None
+        or parts.password is not None
+        or not _youtube_host(parts.hostname or "")
+    ):
+        raise InputError(LINK_REFUSED)
     query = parse_qs(parts.query)
     segments = [seg for seg in parts.path.split("/") if seg]
-    if host == "youtu.be":
+    video_id = ""
+    if (parts.hostname or "").lower().removeprefix("www.").rstrip(".") == "youtu.be":
         video_id = segments[0] if len(segments) == 1 else ""
-    elif segments == ["watch"]:
-        video_id = (query.get("v") or [""])[0]
+    elif len(segments) == 1 and segments[0] in _WATCH_PATHS:
+        video_id = (query.get("v") or [""])[0]  # the first v= wins, as in yt-dlp
     elif len(segments) == 2 and segments[0] in _ID_PATHS:
         video_id = segments[1]
-    elif segments and segments[0] == "playlist" or "list" in query:
-        raise InputError("Playlists are not supported. Paste the link of a single video (a watch or shorts link).")
-    else:
-        raise InputError(
-            "This YouTube link does not point to a video. Paste a watch link (…/watch?v=…) or a shorts link."
-        )
     if not _VIDEO_ID.fullmatch(video_id):
-        raise InputError("This YouTube link does not contain a valid video id. Please copy the link again.")
+        raise InputError(LINK_REFUSED)
     return video_id
 
 
@@ -169,8 +177,8 @@ def _youtube_window(
 ) -> tuple[tuple[float, float] | None, list[str]]:
     """The (start, end) seconds to download (None: the whole video) and the sentences describing the cut."""
     start = float(start_s or 0.0)
-    if start < 0:
-        raise InputError(f"The start time must be 0 s or later (got {start_s}).")
+    if start < 0 or not math.isfinite(start):
+        raise InputError(f"The start time must be 0 s or later (got {fmt_number(start)}).")
     if duration is not None and start >= duration:
         raise InputError(
             f"The start time {fmt_number(start)} s is after the end of the video ({fmt_number(duration)} s)."
@@ -178,7 +186,9 @@ def _youtube_window(
     end = duration  # None: YouTube did not say how long the video is
     if end_s is not None:
         if end_s <= start:
-            raise InputError(f"The end time ({end_s} s) must be after the start time ({fmt_number(start)} s).")
+            raise InputError(
+                f"The end time ({fmt_number(end_s)} s) must be after the start time ({fmt_number(start)} s)."
+            )
         end = float(end_s) if duration is None else min(float(end_s), duration)
     caps: list[str] = []
     of_total = f" of the {fmt_number(duration)} s YouTube video" if duration is not None else " of the YouTube video"

@@ -27,7 +27,8 @@ from lart_demo.app.runner import (
 from lart_demo.app.text import limits_text, random_banner, weights_panel
 from lart_demo.config import Settings
 from lart_demo.errors import InputError, VideoError
-from lart_demo.pipeline.run import AnalysisRequest, Cancelled, RunOutput
+from lart_demo.pipeline.request import AnalysisRequest, RunOutput
+from lart_demo.progress import Cancelled
 from lart_demo.video.examples import write_example_clip
 from lart_demo.video.io import probe_video
 
@@ -46,7 +47,7 @@ def test_request_from_widgets_maps_options(tmp_path: Path) -> None:
     assert s.max_duration_s == 3.0
     # the browser sends 0 for empty number boxes: no window
     req = widgets(Settings(), url=" https://youtu.be/dQw4w9WgXcQ ", start=0, end=0)
-    assert (req.source, req.start_s, req.end_s) == ("https://youtu.be/dQw4w9WgXcQ", None, None)
+    assert (req.source, req.start_s, req.end_s) == ("https://www.youtube.com/watch?v=dQw4w9WgXcQ", None, None)
 
 
 @pytest.mark.parametrize(
@@ -57,6 +58,8 @@ def test_request_from_widgets_maps_options(tmp_path: Path) -> None:
         ({"file": "a.mp4", "start": 3.0, "end": 2.0}, "End must be after start."),
         ({"file": "a.mp4", "start": -1.0}, "Start must be 0 s or later."),
         ({"file": "a.mp4", "max_duration": -5}, "Max duration must be more than 0 s."),
+        ({"url": "/etc/passwd"}, "The link field takes a link to one YouTube video"),
+        ({"url": "file:///etc/passwd"}, "The link field takes a link to one YouTube video"),
     ],
 )
 def test_request_from_widgets_rejects_bad_combinations(kwargs: dict, message: str) -> None:
@@ -109,6 +112,7 @@ def test_limits_text_states_the_caps() -> None:
     assert "123 MB" in text and "first 45 s" in text and "960 px" in text and "up to 7 more" in text
 
 
+@pytest.mark.slow
 def test_weights_panel_is_one_line_with_the_details_folded(tmp_path: Path, tiny_weights: Path) -> None:
     line, details = weights_panel(Settings(weights_dir=tmp_path / "empty"))
     assert "model file(s) are missing" in line and "\n" not in line
@@ -243,6 +247,7 @@ def test_with_zero_gpu_passes_errors_and_stops_on_cancel(tmp_path: Path) -> None
         with_zero_gpu(slow, FakeSpaces())(request, progress, cancel)
 
 
+@pytest.mark.slow
 def test_missing_weights_panel_is_shown_in_the_app(tmp_path: Path) -> None:
     demo = build_ui(Settings(weights_dir=tmp_path / "empty", output_dir=tmp_path / "out"))
     by_id = {c.get("props", {}).get("elem_id"): c["props"] for c in demo.config["components"]}

@@ -1,7 +1,7 @@
 """The app in a real browser: Playwright driving Debian's chromium (headless; no browser is downloaded).
 
 One server per module, with tiny random weights and known person boxes (three people, no detector).
-The first run analyses 1.5 s of jump.mp4; every later page gets the same run back from the cache.
+The first run analyses 2 s of jump.mp4; every later page gets the same run back from the cache.
 Each numbered point of the page's design (issue 14) is checked at 1280 px and 400 px wide, in light
 and dark mode, with screenshots in test-artifacts/ (git-ignored); the README's picture is copied to
 docs/screenshot_app.png. Rendering labels never overlapping (point 5) is measured in
@@ -11,6 +11,7 @@ tests/render/test_label_placement.py; here the rendered video's random-weights m
 from __future__ import annotations
 
 import io
+import json
 import re
 import shutil
 import threading
@@ -26,9 +27,9 @@ import pytest
 
 from lart_demo.app import build_ui, launch_kwargs
 from lart_demo.config import Settings
-from lart_demo.contracts import ProgressFn
-from lart_demo.pipeline.run import AnalysisRequest, Cancelled, RunOutput, run_analysis
-from lart_demo.stages.boxes import write_boxes_file
+from lart_demo.pipeline.request import AnalysisRequest, RunOutput
+from lart_demo.pipeline.run import run_analysis
+from lart_demo.progress import Cancelled, ProgressFn
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -50,8 +51,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--autoplay-policy=no-user-gesture-required",
 ]
-END_S = 1.5  # seconds of jump.mp4 analysed (36 frames at 24 fps)
-N_FRAMES = 36
+END_S = 2.0  # seconds of jump.mp4 analysed (48 frames at 24 fps)
+N_FRAMES = 48
 RUN_TIMEOUT_MS = 600_000
 FINISHED = ("Done ·", "Error:", "Cannot start:", "Cancelled.")
 STATUS = "#lart-status [data-testid=markdown]"  # the text itself, without Gradio's progress overlay
@@ -85,20 +86,17 @@ class RecordingRunner:
 
 
 def three_people(path: Path, n_frames: int = 171) -> Path:
-    """Three people-sized boxes side by side in jump.mp4 (398 x 288), drifting a little."""
-    rows = []
+    """Three people-sized boxes side by side in jump.mp4 (398 x 288), drifting a little (a boxes file)."""
+    frames = {}
     for i in range(n_frames):
-        dx = 6 * np.sin(i / 10)
-        rows.append(
-            np.array(
-                [
-                    [8 + dx, 40, 128 + dx, 282, 0.95],
-                    [140 - dx, 44, 260 - dx, 284, 0.93],
-                    [272 + dx, 38, 392 + dx, 280, 0.9],
-                ]
-            )
-        )
-    return write_boxes_file(path, rows)
+        dx = round(6 * np.sin(i / 10), 2)
+        frames[str(i)] = [
+            [8 + dx, 40, 128 + dx, 282, 0.95],
+            [140 - dx, 44, 260 - dx, 284, 0.93],
+            [272 + dx, 38, 392 + dx, 280, 0.9],
+        ]
+    path.write_text(json.dumps({"frames": frames}), encoding="utf-8")
+    return path
 
 
 def launch(settings: Settings, runner=None):
@@ -158,6 +156,28 @@ class Page:
     def close(self) -> None:
         self.context.close()
         assert not self.errors, f"JavaScript errors in the page: {self.errors}"
+
+
+@pytest.fixture()
+def page(browser, server):
+    """A plain page at 1400 px (for other browser test modules that share this module's server)."""
+    url, _ = server
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    pg.goto(url, wait_until="domcontentloaded")
+    pg.wait_for_selector("#lart-run", timeout=60_000)
+    yield pg
+    context.close()
+    assert not errors, f"JavaScript errors in the page: {errors}"
+
+
+def shot(pg, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    pg.screenshot(path=str(path), full_page=True)
+    return path
 
 
 def status(pg) -> str:

@@ -12,7 +12,6 @@ import torch
 import yaml
 
 from lart_demo.errors import ModelError
-from lart_demo.models.checkpoint import torch_load_safe
 from lart_demo.models.mvit import (
     RELEASED_MVIT_YAML,
     TINY_MVIT_YAML,
@@ -22,8 +21,9 @@ from lart_demo.models.mvit import (
     mvit_config_from_dict,
     read_mvit_config,
     rel_pos_index,
-    write_random_weights,
+    write_random_mvit,
 )
+from lart_demo.safe_load import load_torch
 from lart_demo.weights.files import WeightFiles
 
 
@@ -72,12 +72,12 @@ def test_rel_pos_index_uses_the_fork_float32_order() -> None:
 @pytest.fixture(scope="module")
 def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> WeightFiles:
     root = tmp_path_factory.mktemp("mvit_weights")
-    write_random_weights(root, "tiny", seed=3)
+    write_random_mvit(root, "tiny", seed=3)
     return WeightFiles(root)
 
 
 def test_random_weights_use_the_released_container(tiny_weights: WeightFiles) -> None:
-    ckpt = torch_load_safe(tiny_weights.mvit_checkpoint)
+    ckpt = load_torch(tiny_weights.mvit_checkpoint)
     assert set(ckpt) == {"epoch", "model_state", "cfg"}
     assert isinstance(ckpt["cfg"], str)
     assert read_mvit_config(tiny_weights.mvit_config) == mvit_config_from_dict(yaml.safe_load(ckpt["cfg"]))
@@ -90,7 +90,7 @@ def test_random_weights_use_the_released_container(tiny_weights: WeightFiles) ->
 
 
 def _rewrite(tiny_weights: WeightFiles, tmp_path: Path, edit) -> Path:  # type: ignore[no-untyped-def]
-    ckpt = torch_load_safe(tiny_weights.mvit_checkpoint)
+    ckpt = load_torch(tiny_weights.mvit_checkpoint)
     edit(ckpt["model_state"])
     path = tmp_path / "mvit.pyth"
     torch.save(ckpt, path)
@@ -103,10 +103,16 @@ def test_missing_key_is_rejected_by_name(tiny_weights: WeightFiles, tmp_path: Pa
         load_mvit(path, tiny_weights.mvit_config)
 
 
-def test_unexpected_and_misshaped_keys_are_rejected(tiny_weights: WeightFiles, tmp_path: Path) -> None:
+def test_stray_keys_are_skipped_and_misshaped_keys_rejected(
+    tiny_weights: WeightFiles, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # the fork's loader keeps only keys whose name and shape match: a stray key is skipped and listed once
     path = _rewrite(tiny_weights, tmp_path, lambda sd: sd.update(pos_embed_spatial=torch.zeros(1, 4, 16)))
-    with pytest.raises(ModelError, match="pos_embed_spatial"):
+    with caplog.at_level(logging.INFO, logger="lart_demo.models.checkpoint"):
         load_mvit(path, tiny_weights.mvit_config)
+    assert [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()] == [
+        "AVA MViT checkpoint: skipped 1 key(s) the forward never reads: pos_embed_spatial"
+    ]
     path = _rewrite(tiny_weights, tmp_path, lambda sd: sd.update({"norm.weight": torch.ones(7)}))
     with pytest.raises(ModelError, match=r"norm\.weight"):
         load_mvit(path, tiny_weights.mvit_config)
@@ -124,7 +130,7 @@ def test_rel_pos_length_mismatch_is_interpolated_loudly(
     with caplog.at_level(logging.WARNING):
         model = load_mvit(path, tiny_weights.mvit_config)
     assert key in caplog.text
-    assert model.state_dict()[key].shape == torch_load_safe(tiny_weights.mvit_checkpoint)["model_state"][key].shape
+    assert model.state_dict()[key].shape == load_torch(tiny_weights.mvit_checkpoint)["model_state"][key].shape
 
 
 def test_batched_clips_equal_one_at_a_time(tiny_weights: WeightFiles) -> None:

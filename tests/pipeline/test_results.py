@@ -10,8 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lart_demo.contracts import ClipMeta, Result, TrackResult
 from lart_demo.errors import InputError
-from lart_demo.pipeline.results import RANDOM_WEIGHTS_WARNING, SCHEMA_VERSION, ClipMeta, Result, TrackResult
+from lart_demo.notices import RANDOM_WEIGHTS_NOTICE
+from lart_demo.pipeline.results import (
+    SCHEMA_VERSION,
+    csv_action_columns,
+    read_result_json,
+    result_to_dict,
+    write_actions_csv,
+    write_result_json,
+)
 
 
 def _result(seed: int = 0, num_actions: int = 60, random_weights: bool = False) -> Result:
@@ -71,12 +80,12 @@ def _assert_same(a: Result, b: Result) -> None:
 @pytest.mark.parametrize("seed,num_actions", [(0, 60), (1, 9)])
 def test_json_round_trip(tmp_path: Path, seed: int, num_actions: int) -> None:
     result = _result(seed, num_actions)
-    path = result.write_json(tmp_path / "results.json")
-    loaded = Result.from_json(path)
+    path = write_result_json(result, tmp_path / "results.json")
+    loaded = read_result_json(path)
     _assert_same(result, loaded)
     assert [t.track_id for t in loaded.tracks] == [3, 6, 9, 100]
     # writing what was read gives the same file (rounding is idempotent)
-    again = loaded.write_json(tmp_path / "again.json")
+    again = write_result_json(loaded, tmp_path / "again.json")
     assert again.read_text() == path.read_text()
     data = json.loads(path.read_text())
     assert data["schema_version"] == SCHEMA_VERSION and "warning" not in data
@@ -86,22 +95,22 @@ def test_json_round_trip(tmp_path: Path, seed: int, num_actions: int) -> None:
 
 def test_random_weights_are_announced_in_json_and_csv(tmp_path: Path) -> None:
     result = _result(random_weights=True)
-    data = json.loads(result.write_json(tmp_path / "r.json").read_text())
-    assert data["random_weights"] is True and data["warning"] == RANDOM_WEIGHTS_WARNING
+    data = json.loads(write_result_json(result, tmp_path / "r.json").read_text())
+    assert data["random_weights"] is True and data["warning"] == RANDOM_WEIGHTS_NOTICE
     # the flag is a column, so pandas reads the real columns with no options
-    table = pd.read_csv(result.write_actions_csv(tmp_path / "a.csv"))
+    table = pd.read_csv(write_actions_csv(result, tmp_path / "a.csv"))
     assert list(table.columns[:5]) == ["frame", "time_s", "track_id", "has_detection", "random_weights"]
     assert (table["random_weights"] == 1).all() and len(table.columns) == 5 + 6 + 60
-    plain = pd.read_csv(_result().write_actions_csv(tmp_path / "b.csv"))
+    plain = pd.read_csv(write_actions_csv(_result(), tmp_path / "b.csv"))
     assert (plain["random_weights"] == 0).all()
 
 
 def test_actions_csv_rows_and_top3(tmp_path: Path) -> None:
     result = _result()
-    path = result.write_actions_csv(tmp_path / "actions.csv")
+    path = write_actions_csv(result, tmp_path / "actions.csv")
     with path.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
-    columns = result.csv_action_columns()
+    columns = csv_action_columns(result)
     assert "n/a [6]" in columns and "n/a [8]" in columns and len(set(columns)) == 60
     with_actions = [t for t in result.tracks if t.action_probs is not None]
     assert len(rows) == sum(len(t.frames) for t in with_actions)
@@ -120,21 +129,21 @@ def test_actions_csv_rows_and_top3(tmp_path: Path) -> None:
 
 
 def test_newer_schema_and_malformed_files_are_refused(tmp_path: Path) -> None:
-    data = _result().to_dict()
+    data = result_to_dict(_result())
     data["schema_version"] = SCHEMA_VERSION + 1
     (tmp_path / "new.json").write_text(json.dumps(data))
     with pytest.raises(InputError, match="newer than this lart-demo"):
-        Result.from_json(tmp_path / "new.json")
-    data = _result().to_dict()
+        read_result_json(tmp_path / "new.json")
+    data = result_to_dict(_result())
     del data["clip"]["fps"]
     (tmp_path / "bad.json").write_text(json.dumps(data))
     with pytest.raises(InputError, match="incomplete or malformed"):
-        Result.from_json(tmp_path / "bad.json")
+        read_result_json(tmp_path / "bad.json")
     (tmp_path / "text.json").write_text("not json")
     with pytest.raises(InputError, match="Cannot read"):
-        Result.from_json(tmp_path / "text.json")
+        read_result_json(tmp_path / "text.json")
     with pytest.raises(InputError, match="not found"):
-        Result.from_json(tmp_path / "missing.json")
+        read_result_json(tmp_path / "missing.json")
 
 
 def test_inconsistent_shapes_are_rejected() -> None:

@@ -3,41 +3,37 @@
 from __future__ import annotations
 
 import pickle
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from track_factory import lart_track
 
 from lart_demo.config import Settings
+from lart_demo.contracts import Track
 from lart_demo.errors import InputError, ModelError, WeightsError
-from lart_demo.models.lart import LART, build_lart, randomise_weights, tiny_lart_config, write_random_weights
-from lart_demo.stages.actions import (
-    load_action_models,
-    normalisation_from_mean_std,
-    plan_windows,
-    predict_actions,
-    read_mean_std,
-    window_masks,
-)
+from lart_demo.models.lart import LART, build_lart, randomise_weights, tiny_lart_config, write_random_lart
+from lart_demo.models.pose_normalisation import normalisation_from_mean_std, read_mean_std
+from lart_demo.stages.actions import load_action_models, plan_windows, predict_actions, window_masks
 from lart_demo.weights.files import WeightFiles
 
 APP_DIM = 24
 
 
-def _track(length: int, rng: np.random.Generator, gaps: tuple[int, ...] = ()) -> dict[str, np.ndarray]:
+def _track(length: int, rng: np.random.Generator, gaps: tuple[int, ...] = ()) -> Track:
     has = np.ones((length, 1, 1))
     has[list(gaps)] = 0
     pose = rng.normal(size=(length, 1, 229)) * has.reshape(length, 1, 1)
-    return {
-        "pose_shape": pose,
-        "3d_joints": rng.normal(size=(length, 1, 45, 3)) * has.reshape(length, 1, 1, 1),
-        "camera": rng.normal(size=(length, 1, 3)),
-        "has_detection": has,
-        "fid": np.arange(10, 10 + length, dtype=np.float64).reshape(length, 1, 1),
-        "apperance_emb": np.repeat(rng.normal(size=(length // 6 + 1, 1, APP_DIM)), 6, axis=0)[:length].astype(
-            np.float32
-        ),
-    }
+    return lart_track(
+        0,
+        pose_shape=pose,
+        joints_3d=rng.normal(size=(length, 1, 45, 3)) * has.reshape(length, 1, 1, 1),
+        camera=rng.normal(size=(length, 1, 3)),
+        has_detection=has,
+        frame_index=np.arange(10, 10 + length),
+        appearance=np.repeat(rng.normal(size=(length // 6 + 1, 1, APP_DIM)), 6, axis=0)[:length].astype(np.float32),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -105,11 +101,9 @@ def test_outputs(model: LART, mean_std: np.ndarray) -> None:
     assert out.top_index.shape == (70, 3) and len(out.top_labels) == 70 and len(out.top_labels[0]) == 3
     assert (np.diff(out.top_prob, axis=1) <= 0).all()
     assert out.frame_index.tolist() == list(range(10, 80))
-    assert out.infilled_frames.tolist() == [5, 6, 40]
-    assert out.infill(0) is None
-    ghost = out.infill(5)
-    assert ghost is not None and ghost["body_pose"].shape == (23, 3, 3) and ghost["global_orient"].shape == (1, 3, 3)
-    np.testing.assert_allclose(ghost["camera"], out.location[5] * [1, 1, 200], rtol=1e-6)
+    assert np.flatnonzero(~out.has_detection).tolist() == [5, 6, 40]
+    assert out.body_pose.shape == (70, 23, 3, 3) and out.global_orient.shape == (70, 1, 3, 3)
+    np.testing.assert_allclose(out.camera[5], out.location[5] * [1, 1, 200], rtol=1e-6)
     rot = out.body_pose.reshape(-1, 3, 3)
     np.testing.assert_allclose(rot @ rot.transpose(0, 2, 1), np.broadcast_to(np.eye(3), rot.shape), atol=1e-5)
 
@@ -118,7 +112,7 @@ def test_gap_frame_inputs_do_not_matter(model: LART, mean_std: np.ndarray) -> No
     rng = np.random.default_rng(2)
     track = _track(50, rng, gaps=(10, 11))
     a = predict_actions({0: track}, model, mean_std)[0]
-    track["pose_shape"][10] = 5.0  # a frame without detection is a mask token whatever it holds
+    track.pose_shape[10] = 5.0  # a frame without detection is a mask token whatever it holds
     b = predict_actions({0: track}, model, mean_std)[0]
     assert np.array_equal(a.tokens, b.tokens)
 
@@ -127,9 +121,9 @@ def test_bad_inputs(model: LART, mean_std: np.ndarray) -> None:
     rng = np.random.default_rng(4)
     track = _track(10, rng)
     with pytest.raises(ModelError, match="appearance"):
-        predict_actions({0: {**track, "apperance_emb": np.zeros((10, 1, APP_DIM + 1))}}, model, mean_std)
-    with pytest.raises(InputError, match="apperance_emb"):
-        predict_actions({0: {k: v for k, v in track.items() if k != "apperance_emb"}}, model, mean_std)
+        predict_actions({0: replace(track, appearance=np.zeros((10, APP_DIM + 1)))}, model, mean_std)
+    with pytest.raises(InputError, match="appearance"):
+        predict_actions({0: replace(track, appearance=None)}, model, mean_std)
     with pytest.raises(WeightsError):
         normalisation_from_mean_std(np.zeros((2, 1, 230)))
     assert predict_actions({}, model, mean_std) == {}
@@ -146,12 +140,12 @@ def test_mean_std_files(tmp_path: Path, mean_std: np.ndarray) -> None:
     with (tmp_path / "evil.npy").open("wb") as fh:
         np.lib.format.write_array_header_1_0(fh, {"descr": "|O", "fortran_order": False, "shape": (1,)})
         pickle.dump(Path("x"), fh)
-    with pytest.raises(WeightsError, match="refusing"):
+    with pytest.raises(WeightsError, match=r"Refused to load evil\.npy: it refers to pathlib"):
         read_mean_std(tmp_path / "evil.npy")
 
 
 def test_load_action_models_from_random_weights(tmp_path: Path, mean_std: np.ndarray) -> None:
-    write_random_weights(tmp_path, profile="tiny", appearance_dim=APP_DIM)
+    write_random_lart(tmp_path, profile="tiny", appearance_dim=APP_DIM)
     files = WeightFiles(tmp_path)
     files.mean_std.parent.mkdir(parents=True, exist_ok=True)
     np.save(files.mean_std, mean_std)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from track_factory import lart_track
 
 from lart_demo.errors import VideoError
-from lart_demo.models.mvit import TINY_MVIT_YAML, MViT, load_mvit, mvit_config_from_dict, write_random_weights
+from lart_demo.models.mvit import TINY_MVIT_YAML, MViT, load_mvit, mvit_config_from_dict, write_random_mvit
 from lart_demo.stages.appearance import (
     AppearanceConfig,
     AppearanceExtractor,
@@ -25,6 +27,7 @@ from lart_demo.stages.appearance import (
     short_side_size,
     to_model_channels,
     window_offsets,
+    with_appearance,
 )
 from lart_demo.weights.files import WeightFiles
 
@@ -34,7 +37,7 @@ N_FRAMES, HEIGHT, WIDTH = 60, 72, 128
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> MViT:
     files = WeightFiles(tmp_path_factory.mktemp("mvit"))
-    write_random_weights(files.root, "tiny", seed=1)
+    write_random_mvit(files.root, "tiny", seed=1)
     return load_mvit(files.mvit_checkpoint, files.mvit_config)
 
 
@@ -71,9 +74,9 @@ def _direct(video: np.ndarray, track: TrackBoxes, model: MViT) -> dict[str, np.n
     cfg = model.config
     n = len(track.fid)
     out = {
-        "apperance_emb": np.zeros((n, 1, model.feature_dim), np.float32),
-        "action_emb": np.zeros((n, 1, cfg.num_classes), np.float32),
-        "apperance_index": np.zeros((n, 1, 1), np.int64),
+        "embedding": np.zeros((n, 1, model.feature_dim), np.float32),
+        "action_logits": np.zeros((n, 1, cfg.num_classes), np.float32),
+        "chunk_index": np.zeros((n, 1, 1), np.int64),
     }
     for plan in plan_track_chunks(track.frame_bbox, cfg):
         frames = np.stack([preprocess_frame(video[track.fid[i]], cfg.crop_size) for i in plan.sampled])
@@ -81,9 +84,9 @@ def _direct(video: np.ndarray, track: TrackBoxes, model: MViT) -> dict[str, np.n
         box = torch.from_numpy(np.concatenate([[0.0], model_box(plan.box_xyxy, video.shape[1:3], cfg.crop_size)]))
         with torch.no_grad():
             preds, feats = model(clip, box[None].float())
-        out["apperance_emb"][plan.start : plan.end, 0] = feats[0].numpy()
-        out["action_emb"][plan.start : plan.end, 0] = preds[0].numpy()
-        out["apperance_index"][plan.start : plan.end] = plan.index * 1000
+        out["embedding"][plan.start : plan.end, 0] = feats[0].numpy()
+        out["action_logits"][plan.start : plan.end, 0] = preds[0].numpy()
+        out["chunk_index"][plan.start : plan.end] = plan.index * 1000
     return out
 
 
@@ -103,11 +106,11 @@ def test_streaming_equals_direct_per_chunk(
     for tid, track in tracks.items():
         expected = _direct(video, track, model)
         got = result[tid]
-        assert got["apperance_emb"].shape == (len(track.fid), 1, model.feature_dim)
-        assert got["apperance_emb"].dtype == np.float32
-        np.testing.assert_allclose(got["apperance_emb"], expected["apperance_emb"], rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(got["action_emb"], expected["action_emb"], rtol=1e-5, atol=1e-5)
-        np.testing.assert_array_equal(got["apperance_index"], expected["apperance_index"])
+        assert got.embedding.shape == (len(track.fid), 1, model.feature_dim)
+        assert got.embedding.dtype == np.float32
+        np.testing.assert_allclose(got.embedding, expected["embedding"], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(got.action_logits, expected["action_logits"], rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(got.chunk_index, expected["chunk_index"])
     n_clips = sum(len(plan_track_chunks(t.frame_bbox, model.config)) for t in tracks.values())
     assert calls[0] == ("appearance", 0, n_clips) and calls[-1] == ("appearance", n_clips, n_clips)
 
@@ -144,13 +147,17 @@ def test_a_video_shorter_than_its_tracks_is_an_error(video: np.ndarray, model: M
         compute_appearance(enumerate(video[:30]), {0: _track(np.arange(20, 45), 0)}, model)
 
 
-def test_tracks_as_fast_track_mappings(video: np.ndarray, model: MViT) -> None:
-    track = _track(np.arange(3, 15), 6)
-    # the PHALP fast-track layout: float fid (n, 1, 1) and a list of per-frame boxes
-    as_dict = {"fid": track.fid.astype(float).reshape(-1, 1, 1), "frame_bbox": [b[None] for b in track.frame_bbox]}
-    a = compute_appearance(enumerate(video), {0: track}, model)[0]
-    b = compute_appearance(enumerate(video), {0: as_dict}, model)[0]
-    np.testing.assert_array_equal(a["apperance_emb"], b["apperance_emb"])
+def test_typed_tracks_get_their_appearance(video: np.ndarray, model: MViT) -> None:
+    boxes = _track(np.arange(3, 15), 6)
+    n = len(boxes.fid)
+    track = lart_track(4, np.zeros((n, 229)), np.zeros((n, 45, 3)), np.zeros((n, 3)), np.ones(n), boxes.fid)
+    track = replace(track, boxes_tlwh=boxes.frame_bbox)
+    a = compute_appearance(enumerate(video), {4: boxes}, model)[4]
+    b = compute_appearance(enumerate(video), {4: track}, model)
+    np.testing.assert_array_equal(a.embedding, b[4].embedding)
+    (filled,) = with_appearance({4: track}, b).values()
+    assert filled.appearance.shape == (n, model.feature_dim) and track.appearance is None
+    np.testing.assert_array_equal(filled.appearance, a.embedding[:, 0])
 
 
 def test_aspect_crop_and_resize_geometry() -> None:
@@ -187,7 +194,7 @@ def test_input_format_rgb_feeds_bgr_like_upstream() -> None:
 
 
 def test_weights_dir_layout(tmp_path: Path) -> None:
-    paths = write_random_weights(tmp_path, "tiny")
+    paths = write_random_mvit(tmp_path, "tiny")
     files = WeightFiles(tmp_path)
     assert paths == [files.mvit_config, files.mvit_checkpoint]
     assert all(p.is_file() for p in paths)

@@ -163,3 +163,27 @@ def test_existing_file_is_replaced_only_on_success(tmp_path: Path) -> None:
 def test_write_outside_the_context_is_a_bug(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="outside its `with` block"):
         VideoWriter(tmp_path / "x.mp4", 24, (64, 64)).write(np.zeros((64, 64, 3), np.uint8))
+
+
+def test_encoder_failure_names_ffmpegs_last_stderr_line(tmp_path: Path) -> None:
+    """ffmpeg refuses the audio input: the user reads ffmpeg's own last line, and no file is left."""
+    bad_audio = tmp_path / "audio.mp4"
+    bad_audio.write_text("not a video at all")
+    out = tmp_path / "out" / "render.mp4"
+    with pytest.raises(VideoError) as caught:
+        with VideoWriter(out, 10, (32, 32), audio_from=bad_audio) as writer:
+            for _ in range(200):  # ffmpeg exits at start; the pipe breaks on some write
+                writer.write(np.zeros((32, 32, 3), np.uint8))
+    message = str(caught.value)
+    assert "Invalid data found when processing input" in message and "\n" not in message, message
+    assert list(out.parent.iterdir()) == []
+
+
+def test_huge_and_odd_numbers_read_sanely() -> None:
+    from lart_demo.video.io import fmt_number
+
+    assert fmt_number(1e308) == "1e+308"
+    assert fmt_number(-2.5e9) == "-2.5e+09"
+    assert fmt_number(1e-300) == "1e-300"
+    assert fmt_number(float("inf")) == "infinity" and fmt_number(float("nan")) == "not a number"
+    assert (fmt_number(7.125), fmt_number(12.0), fmt_number(0.0)) == ("7.1", "12", "0")

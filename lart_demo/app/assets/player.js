@@ -66,7 +66,10 @@
     if (cursor) cursor.style.left = `${(t / st.duration * 100).toFixed(3)}%`;
     const wrap = root.querySelector(".lp-chart-wrap");
     if (wrap) { wrap.setAttribute("aria-valuenow", t.toFixed(2)); wrap.setAttribute("aria-valuetext", `${t.toFixed(2)} s`); }
-    if (frame !== st.barsFrame) drawBars(root, st, frame);
+    if (frame !== st.barsFrame) {
+      drawBars(root, st, frame);
+      if (st.video && st.video.paused) push3dFrame(frame);  // not while playing: one GLB per frame is too many
+    }
     root.dataset.currentTime = t.toFixed(3);
     root.dataset.frame = String(frame);
     document.querySelectorAll("#lart-segments button.lp-seg").forEach(b => {
@@ -74,6 +77,24 @@
       b.classList.toggle("current", inside);
       b.setAttribute("aria-pressed", inside ? "true" : "false");
     });
+  }
+
+  // the actions.vtt text track: the button and the video's own CC menu both switch it
+  function setCaptions(root, st, on) {
+    const track = st.video && st.video.textTracks[0];
+    if (track) track.mode = on ? "showing" : "hidden";
+    const cc = root.querySelector("button.lp-cc");
+    if (cc) { cc.setAttribute("aria-pressed", String(on)); cc.textContent = on ? "Captions: on" : "Captions: off"; }
+    root.dataset.captions = on ? "showing" : "hidden";
+  }
+
+  // the 3D view (a Gradio slider + Model3D beside the player) follows the clock's frame
+  function push3dFrame(frame) {
+    const range = document.querySelector("#lart-3d-frame input[type=range]");
+    if (!range || range.value === String(frame)) return;
+    range.value = String(frame);
+    range.dispatchEvent(new Event("input", { bubbles: true }));
+    range.dispatchEvent(new Event("change", { bubbles: true }));
   }
 
   // ------------------------------------------------------------------------------------------ bars
@@ -298,6 +319,8 @@
   element.addEventListener("click", ev => {
     const root = rootEl(), st = state(root);
     if (!st) return;
+    const cc = ev.target.closest("button.lp-cc");
+    if (cc) { setCaptions(root, st, cc.getAttribute("aria-pressed") !== "true"); return; }
     const person = ev.target.closest("button.lp-person");
     if (person) { st.person = Number(person.dataset.tid); drawChart(root, st); return; }
     const view = ev.target.closest("button.lp-view");

@@ -18,10 +18,16 @@ import numpy as np
 import torch
 
 from lart_demo.config import Settings
-from lart_demo.contracts import FramePeople, ProgressFn, no_progress
+from lart_demo.contracts import FramePeople, Track
+from lart_demo.device import resolve_device
 from lart_demo.errors import InputError
+from lart_demo.models.hmar import load_hmar
+from lart_demo.models.pose_predictor import load_pose_predictor
+from lart_demo.progress import ProgressFn, no_progress
+from lart_demo.stages.people import find_people, load_people_models
 from lart_demo.stages.tracking.phalp import FrameAssociation, PoseForecaster, Tracker, TrackerConfig
-from lart_demo.stages.tracking.tracks import ResultsRecorder, build_fast_tracks, frame_key, write_results
+from lart_demo.stages.tracking.tracks import ResultsRecorder, frame_key, tracks_from_results, write_results
+from lart_demo.video.io import iter_frames, open_clip
 from lart_demo.weights.files import WeightFiles
 
 log = logging.getLogger(__name__)
@@ -40,7 +46,11 @@ class TrackingModels:
 
 @dataclass
 class TrackingResult:
-    """PHALP-format per-frame records plus what the rest of the app asks about them."""
+    """The tracker's per-frame records plus what the rest of the app asks about them.
+
+    `results` is PHALP's results layout (tracks.py), kept for the tracks.pkl export; the stages after
+    tracking read `tracks()` only.
+    """
 
     results: dict[str, dict[str, Any]]  # frame key -> PHALP frame dict (see tracks.py)
     frame_keys: list[str]
@@ -52,10 +62,6 @@ class TrackingResult:
         ids = {int(t) for frame in self.results.values() for t in frame["tracked_ids"]}
         return sorted(ids)
 
-    def frames_of(self, tid: int) -> list[int]:
-        """Frame indices where `tid` was detected (tracked_time 0)."""
-        return [i for i, k in enumerate(self.frame_keys) if tid in self.results[k]["tracked_ids"]]
-
     def boxes_of(self, tid: int) -> dict[int, np.ndarray]:
         """Frame index -> detected box (x, y, w, h) of `tid`."""
         out = {}
@@ -65,9 +71,9 @@ class TrackingResult:
                 out[i] = np.asarray(frame["tracked_bbox"][frame["tracked_ids"].index(tid)], dtype=np.float32)
         return out
 
-    def fast_tracks(self) -> dict[int, dict[str, Any]]:
-        """Per-track arrays for LART (PHALP fast tracks), ids in PHALP's order."""
-        return build_fast_tracks(self.results)
+    def tracks(self) -> dict[int, Track]:
+        """Every identity as typed arrays over its frames (PHALP's fast tracks), ids in PHALP's order."""
+        return tracks_from_results(self.results)
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready overview: every identity with its frame span, detection count and mean box."""
@@ -176,14 +182,11 @@ def track_people(
 # ---- loading and the CLI stage ---------------------------------------------------------------------
 def load_tracking_models(weights: WeightFiles, settings: Settings) -> TrackingModels:
     """HMAR and the pose predictor from the weights folder (loaded once by the caller)."""
-    from lart_demo.models.hmar import load_hmar
-    from lart_demo.models.pose_predictor import load_pose_predictor
-    from lart_demo.stages.people import resolve_device
 
     device = resolve_device(settings.device)
     hmar = load_hmar(weights.hmar_checkpoint, device=device)
     pose_predictor = load_pose_predictor(
-        weights.pose_predictor_checkpoint, weights.pose_predictor_config, weights.mean_std, device=device
+        weights.pose_predictor_checkpoint, weights.pose_predictor_config, device, mean_std=weights.mean_std
     )
     return TrackingModels(hmar=hmar, pose_predictor=pose_predictor, device=device)
 
@@ -209,8 +212,6 @@ def write_tracking_outputs(result: TrackingResult, out_dir: Path, extra: Mapping
 
 def run_track(video: Path, out_dir: Path, settings: Settings, progress: ProgressFn = no_progress) -> Path:
     """`python -m lart_demo track VIDEO --out DIR`: detection -> HMR2.0 -> HMAR -> PHALP; writes tracks.pkl/json."""
-    from lart_demo.stages.people import find_people, load_people_models
-    from lart_demo.video.io import iter_frames, open_clip
 
     weights = WeightFiles(Path(settings.weights_dir))
     clip = open_clip(video, settings)

@@ -19,7 +19,7 @@ from typing import Any
 import joblib
 import numpy as np
 
-from lart_demo.contracts import PersonObservation
+from lart_demo.contracts import PersonObservation, Track
 from lart_demo.errors import InputError
 from lart_demo.stages.tracking.phalp import Tracker
 
@@ -78,34 +78,6 @@ def encode_mask_rle(mask: np.ndarray) -> dict[str, Any]:
                 c |= 0x20
             chars.append(chr(c + 48))
     return {"size": [int(h), int(w)], "counts": "".join(chars)}
-
-
-def decode_mask_rle(rle: Mapping[str, Any]) -> np.ndarray:
-    """Inverse of `encode_mask_rle`."""
-    h, w = rle["size"]
-    counts: list[int] = []
-    s = rle["counts"]
-    p = 0
-    while p < len(s):
-        x, k, more = 0, 0, True
-        while more:
-            c = ord(s[p]) - 48
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            p += 1
-            k += 1
-            if not more and (c & 0x10):
-                x |= -1 << (5 * k)
-        if len(counts) > 2:
-            x += counts[-2]
-        counts.append(x)
-    flat = np.zeros(h * w, dtype=bool)
-    pos, value = 0, False
-    for count in counts:
-        flat[pos : pos + count] = value
-        pos += count
-        value = not value
-    return flat.reshape((w, h)).T
 
 
 # ---- per-frame records ------------------------------------------------------------------------------
@@ -308,3 +280,47 @@ def build_fast_tracks(
 ) -> dict[int, dict[str, Any]]:
     """Fast track of every detected id, in PHALP's id order (see `fast_track` for `mutate_camera`)."""
     return {tid: fast_track(track_frames(results, tid), mutate_camera) for tid in track_ids(results)}
+
+
+# ---- the tracking stage's output: typed tracks ------------------------------------------------------------
+def _stacked(values: list[Any], shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    return np.stack([np.asarray(v, dtype=dtype).reshape(shape) for v in values]) if values else np.zeros((0, *shape))
+
+
+def track_from_rows(tid: int, rows: list[dict[str, Any]], listed: list[bool]) -> Track:
+    """One `Track` from a track's per-frame rows (`track_frames`), with the fast track's arrays and quirks."""
+    fast = fast_track(rows)
+    n = len(rows)
+    zero_smpl = {
+        "global_orient": np.zeros((1, 3, 3), np.float32),
+        "body_pose": np.zeros((23, 3, 3), np.float32),
+        "betas": np.zeros(10, np.float32),
+    }
+    smpl = [row["smpl"] if row["has_detection"] else zero_smpl for row in rows]
+    return Track(
+        track_id=int(tid),
+        frame_index=fast["fid"].reshape(n).astype(np.int64),
+        has_detection=fast["has_detection"].reshape(n) > 0,
+        listed=np.asarray(listed, dtype=bool).reshape(n),
+        boxes_tlwh=_stacked(fast["frame_bbox"], (4,), np.float64),
+        box_conf=np.asarray(fast["frame_conf"], dtype=np.float64).reshape(n),
+        global_orient=_stacked([m["global_orient"] for m in smpl], (1, 3, 3), np.float32),
+        body_pose=_stacked([m["body_pose"] for m in smpl], (23, 3, 3), np.float32),
+        betas=_stacked([m["betas"] for m in smpl], (10,), np.float32),
+        cam_t=_stacked([row["camera"] if row["has_detection"] else np.zeros(3) for row in rows], (3,), np.float32),
+        camera_bbox=fast["camera_bbox"].reshape(n, 3),
+        joints_3d=fast["3d_joints"].reshape(n, FAST_TRACK_JOINTS, 3),
+        camera=fast["camera"].reshape(n, 3),
+        pose_shape=fast["pose_shape"].reshape(n, FAST_TRACK_POSE_DIM),
+    )
+
+
+def tracks_from_results(results: Mapping[str, Mapping[str, Any]]) -> dict[int, Track]:
+    """Every detected identity as a `Track`, in PHALP's id order: the tracking stage's typed output."""
+    frames = list(results.values())
+    out: dict[int, Track] = {}
+    for tid in track_ids(results):
+        rows = track_frames(results, tid)
+        listed = [tid in frames[int(row["fid"])]["tid"] for row in rows]
+        out[tid] = track_from_rows(tid, rows, listed)
+    return out

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from golden.cases.compare import assert_close, assert_equal
+from track_factory import lart_track
 
 from lart_demo.labels import DEFAULT_CLASS_MAPPING, ActionLabels
 from lart_demo.models.lart import load_lart
@@ -58,7 +59,16 @@ def check(case_dir: Path) -> None:
     assert_equal("token_src_window", src_window, ref["token_src_window"])
     assert_equal("token_src_slot", src_slot, ref["token_src_slot"])
 
-    out = predict_actions({7: track}, model, inputs["mean_std"], labels=labels, step=step, window=window)[7]
+    typed = lart_track(
+        7,
+        pose_shape=track["pose_shape"],
+        joints_3d=track["3d_joints"],
+        camera=track["camera"],
+        has_detection=track["has_detection"],
+        frame_index=track["fid"],
+        appearance=track["apperance_emb"],
+    )
+    out = predict_actions({7: typed}, model, inputs["mean_std"], labels=labels, step=step, window=window)[7]
     assert_close("tokens", out.tokens, ref["tokens"], atol=1e-4, rtol=1e-4)
     assert_close("ava_logits", out.logits, ref["ava_logits"], atol=1e-4, rtol=1e-4)
     assert_close("ava_probs", out.probs, ref["ava_probs"], atol=1e-5)

@@ -68,6 +68,6 @@ def check(case_dir: pathlib.Path) -> None:
         # The production path: one streamed pass over the frames, clips batched across chunks.
         track = TrackBoxes(fid=np.arange(len(bbox)), frame_bbox=bbox)
         out = compute_appearance(enumerate(frames_rgb), {k: track}, model)[k]
-        assert_rel(key + "apperance_emb", out["apperance_emb"], ref[key + "apperance_emb"], FEATURE_TOL)
-        assert_rel(key + "action_emb", out["action_emb"], ref[key + "action_emb"], FEATURE_TOL)
-        assert_equal(key + "apperance_index", out["apperance_index"], ref[key + "apperance_index"])
+        assert_rel(key + "apperance_emb", out.embedding, ref[key + "apperance_emb"], FEATURE_TOL)
+        assert_rel(key + "action_emb", out.action_logits, ref[key + "action_emb"], FEATURE_TOL)
+        assert_equal(key + "apperance_index", out.chunk_index, ref[key + "apperance_index"])
