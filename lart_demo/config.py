@@ -16,7 +16,7 @@ from lart_demo.errors import InputError
 # (pipeline/cache.py). Weights and the boxes file enter the key by content, not by their path.
 AFFECTS_OUTPUT = {"affects_output": True}
 
-DEFAULT_HF_REPO = "lart-demo/weights"
+DEFAULT_HF_REPO = ""  # no Hub source unless the user names their own mirror (LART_DEMO_HF_REPO)
 DEFAULT_HF_REVISION = "main"
 
 
@@ -28,7 +28,6 @@ class Settings:
     device: str = field(default="auto", metadata=AFFECTS_OUTPUT)  # "auto" | "cpu" | "cuda" | "cuda:N"
     hf_repo: str = DEFAULT_HF_REPO
     hf_revision: str = DEFAULT_HF_REVISION
-    accept_smpl_license: bool = False
     smpl_path: Path | None = None
     # input caps: applied explicitly and reported in the clip metadata, never silently
     max_duration_s: float = field(default=60.0, metadata=AFFECTS_OUTPUT)
@@ -70,7 +69,6 @@ _ENV_MAP: dict[str, tuple[str, type]] = {
     "LART_DEMO_DEVICE": ("device", str),
     "LART_DEMO_HF_REPO": ("hf_repo", str),
     "LART_DEMO_HF_REVISION": ("hf_revision", str),
-    "LART_DEMO_ACCEPT_SMPL_LICENSE": ("accept_smpl_license", bool),
     "LART_DEMO_SMPL_PATH": ("smpl_path", Path),
     "LART_DEMO_MAX_DURATION": ("max_duration_s", float),
     "LART_DEMO_MAX_SIDE": ("max_side", int),

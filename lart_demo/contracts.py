@@ -189,11 +189,6 @@ class ActionResult:
     location: np.ndarray  # (T, 3) location head output (tx, ty, tz/200), the reference's 'cam_smoothed'
     pose_camera: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 229), np.float32))
 
-    @property
-    def infilled_frames(self) -> np.ndarray:
-        """Track positions without a detection: the renderer draws LART's mesh there (ghost mesh)."""
-        return np.flatnonzero(~self.has_detection)
-
 
 # ---- per frame: what the renderer draws ------------------------------------------------------------------
 @dataclass

@@ -225,14 +225,8 @@ class ActionLabels:
         """The demo's short name of output `index` ('n/a' for an id the demo has no name for)."""
         return self._names().get(self.class_ids[index], UNKNOWN_DISPLAY_NAME)
 
-    def official_name(self, index: int) -> str:
-        return AVA_ACTION_NAMES[self.class_ids[index]]
-
     def display_names_by_index(self) -> list[str]:
         return [self.display_name(i) for i in range(self.num_classes)]
-
-    def official_names_by_index(self) -> list[str]:
-        return [self.official_name(i) for i in range(self.num_classes)]
 
     def top_actions(self, probs: np.ndarray | torch.Tensor, k: int = 3) -> TopActions:
         """Top-k of per-frame sigmoid probabilities `(T, C)` or `(C,)`, as the demo ranks them (torch.topk)."""

@@ -55,7 +55,7 @@ def test_top_actions_order_and_names() -> None:
     assert top.index.tolist() == [[10, 59, 2], [1, 0, 3]]
     assert top.ava_id.tolist() == [[12, 80, 4], [3, 1, 5]]
     assert top.text[0] == ["90% : stand", "70% : watch (a P)", "50% : dance"]
-    assert labels.official_name(10) == "stand" and labels.display_name(14) == "carry (an O)"
+    assert AVA_ACTION_NAMES[labels.class_ids[10]] == "stand" and labels.display_name(14) == "carry (an O)"
 
 
 def test_unknown_display_name_is_na() -> None:

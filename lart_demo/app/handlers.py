@@ -106,12 +106,17 @@ def _file_url(path: Path) -> str:
     return f"/gradio_api/file={path.resolve()}"
 
 
+def _captions_url(out: RunOutput) -> str | None:
+    vtt = out.out_dir / "actions.vtt"
+    return _file_url(vtt) if vtt.is_file() else None
+
+
 def results_outputs(out: RunOutput, run_token: str = "") -> tuple[str, str, list[str], Any, Any, str]:
     """Widget values for a finished run: status, player, downloads, action choices, person choices, run token."""
     payload = player_payload(out.timelines, out.action_names, out.fps, out.n_frames)
     notes = list(out.notes)
     player = (
-        player_html(_file_url(out.video), payload, out.random_weights, notes)
+        player_html(_file_url(out.video), payload, out.random_weights, notes, _captions_url(out))
         if out.video
         else empty_player_html("No video was rendered.")
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from lart_demo.app.exports_panel import ExportsPanel
 from lart_demo.app.handlers import STYLES, VIDEO_EXTENSIONS, Handlers, example_clip
 from lart_demo.app.player import SEGMENTS_JS, empty_player_html, player_css, player_js
 from lart_demo.app.runner import QUEUE_SIZE, with_zero_gpu
@@ -19,6 +20,7 @@ DELETE_CACHE = (1800, 7200)  # (how often, older than), seconds
 def build_ui(settings: Settings, runner: Runner | None = None, queue_size: int = QUEUE_SIZE) -> gr.Blocks:
     """The whole app. `runner` is the analysis entry point (default: `run_analysis`, on ZeroGPU when available)."""
     handlers = Handlers(settings, runner if runner is not None else with_zero_gpu(run_analysis))
+    exports = ExportsPanel(settings)
 
     # Gradio's own copies of uploads and downloads: every half hour, drop those older than two hours
     with gr.Blocks(title=TITLE, delete_cache=DELETE_CACHE) as demo:
@@ -91,6 +93,18 @@ def build_ui(settings: Settings, runner: Runner | None = None, queue_size: int =
                         )
                     search_btn = gr.Button("Search", elem_id="lart-seg-search")
                     segments = gr.HTML("", elem_id="lart-segments", js_on_load=SEGMENTS_JS, apply_default_css=False)
+                with gr.Accordion("3D view", open=True, elem_id="lart-3d-panel"):
+                    view3d = gr.Model3D(label="The scrubbed frame in 3D (drag to orbit)", elem_id="lart-3d", height=420)
+                    view3d_frame = gr.Slider(
+                        0, 1, value=0, step=1, label="Frame (follows the player's scrubber)", elem_id="lart-3d-frame"
+                    )
+                    view3d_caption = gr.Markdown("", elem_id="lart-3d-caption")
+                    glb_download = gr.DownloadButton("Download GLB of this frame", elem_id="lart-3d-download")
+                with gr.Accordion("Highlight clip", open=False, elem_id="lart-highlight-panel"):
+                    event_in = gr.Dropdown(choices=[], label="Event (from events.json)", elem_id="lart-event")
+                    highlight_btn = gr.Button("Make highlight clip", elem_id="lart-highlight-make")
+                    highlight_note = gr.Markdown("", elem_id="lart-highlight-note")
+                    highlight_video = gr.Video(label="Highlight (H.264)", elem_id="lart-highlight", interactive=False)
                 downloads = gr.File(
                     label="Downloads", file_count="multiple", interactive=False, elem_id="lart-downloads"
                 )
@@ -115,6 +129,24 @@ def build_ui(settings: Settings, runner: Runner | None = None, queue_size: int =
             api_name="analyze",
             concurrency_id="gpu",
             concurrency_limit=1,
+        ).then(
+            exports.after_run,
+            inputs=[run_dir],
+            outputs=[view3d_frame, view3d, glb_download, event_in, view3d_caption, highlight_video],
+            api_visibility="private",
+        )
+        view3d_frame.change(
+            exports.frame_view,
+            inputs=[run_dir, view3d_frame],
+            outputs=[view3d, glb_download, view3d_caption],
+            trigger_mode="always_last",
+            api_visibility="private",
+        )
+        highlight_btn.click(
+            exports.highlight,
+            inputs=[run_dir, event_in],
+            outputs=[highlight_video, highlight_note],
+            api_visibility="private",
         )
         # no `cancels=` on the run event: closing its handler would drop the final status; the run ends itself
         cancel_btn.click(handlers.cancel, queue=False, api_visibility="private")

@@ -44,16 +44,30 @@ def empty_player_html(
     return f'<div class="lart-empty lp-note">{html.escape(message)}</div>'
 
 
-def player_html(video_url: str, payload: dict, random_weights: bool = False, notes: Sequence[str] = ()) -> str:
-    """The results player. `payload` comes from `timeline.player_payload`."""
+def player_html(
+    video_url: str,
+    payload: dict,
+    random_weights: bool = False,
+    notes: Sequence[str] = (),
+    captions_url: str | None = None,
+) -> str:
+    """The results player. `payload` comes from `timeline.player_payload`; `captions_url` is actions.vtt."""
     banner = f'<div class="lp-banner warn">{html.escape(RANDOM_WEIGHTS_WARNING)}</div>' if random_weights else ""
     note_html = "".join(f'<div class="lp-note">{html.escape(n)}</div>' for n in notes)
     data = html.escape(json.dumps(payload, separators=(",", ":")), quote=True)
+    track, captions_toggle = "", ""
+    if captions_url:
+        track = (
+            f'<track kind="captions" label="Actions" srclang="en" src="{html.escape(captions_url, quote=True)}" '
+            "default>"
+        )
+        captions_toggle = '<button type="button" class="lp-cc" aria-pressed="true">Captions: on</button>'
     return (
         f'<div class="lart-player" data-payload="{data}">'
         f"{banner}{note_html}"
         f'<video class="lp-video" src="{html.escape(video_url, quote=True)}" '
-        'controls playsinline preload="auto"></video>'
+        f'controls playsinline preload="auto">{track}</video>'
+        f"{captions_toggle}"
         '<div class="lp-people"></div>'
         '<div class="lp-legend"></div>'
         '<div class="lp-chart-wrap"><div class="lp-tooltip"></div></div>'

@@ -8,7 +8,7 @@ from lart_demo.config import Settings
 from lart_demo.errors import LartDemoError
 from lart_demo.pipeline.analysis import STAGES
 from lart_demo.weights.random import random_weights_info
-from lart_demo.weights.status import missing_for
+from lart_demo.weights.status import missing_for, missing_weights_advice
 
 TITLE = "LART demo: what is everyone doing?"
 INTRO = (
@@ -43,12 +43,7 @@ def weights_panel(settings: Settings) -> str:
     rows = "\n".join(f"- `{m.path.name}` ({m.detail}): {m.how_to_get}" for m in missing)
     return (
         f"### ⚠️ {len(missing)} model file(s) are missing\n"
-        f"They belong in `{settings.weights_dir}`:\n\n{rows}\n\n"
-        "The first analysis downloads them (the Hub mirror first, then the original hosts; this takes a while), "
-        "except SMPL, which needs your licence: see the README, section *Weights*. You can also run "
-        "`python -m lart_demo weights download` beforehand; restart the app to hide this panel. "
-        "For a quick test without the released models: `python -m lart_demo weights make-random DIR --profile tiny` "
-        "and `LART_DEMO_WEIGHTS=DIR`."
+        f"They belong in `{settings.weights_dir}`:\n\n{rows}\n\n{missing_weights_advice(settings.weights_dir)}"
     )
 
 

@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -74,22 +74,23 @@ class DetectorConfig:
     anchor_sizes: tuple[int, int, int, int, int] = (32, 64, 128, 256, 512)  # one per FPN level
     resnet_layers: tuple[int, int, int, int] | None = None  # blocks per stage; None = the named ResNet's
 
-    @classmethod
-    def from_json(cls, path: Path) -> DetectorConfig:
-        if not path.is_file():
-            return cls()  # the released architecture needs no config file
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise WeightsError(f"{path} is not valid JSON ({exc}). Delete it to use the released detector.") from exc
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise WeightsError(f"{path} has unknown detector settings {unknown}; known: {sorted(known)}.")
-        for key in ("resnet_layers", "anchor_sizes"):
-            if data.get(key) is not None:
-                data[key] = tuple(data[key])
-        return cls(**data)
+
+def read_detector_config(path: Path) -> DetectorConfig:
+    """detector.json beside the weights; without it, the released architecture."""
+    if not path.is_file():
+        return DetectorConfig()  # the released architecture needs no config file
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise WeightsError(f"{path} is not valid JSON ({exc}). Delete it to use the released detector.") from exc
+    known = {f.name for f in fields(DetectorConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise WeightsError(f"{path} has unknown detector settings {unknown}; known: {sorted(known)}.")
+    for key in ("resnet_layers", "anchor_sizes"):
+        if data.get(key) is not None:
+            data[key] = tuple(data[key])
+    return DetectorConfig(**data)
 
 
 TINY_DETECTOR = DetectorConfig(
@@ -157,23 +158,32 @@ def _stage_out_channels(layer: nn.Sequential) -> int:
     return (last.conv3 if hasattr(last, "conv3") else last.conv2).out_channels
 
 
-def _released_to_model_keys(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """torchvision's released Mask R-CNN v2 state_dict already uses the module's keys."""
-    return dict(state_dict)
+# BatchNorm step counters: not read at inference, and not every export carries them
+UNUSED_KEYS = ("*num_batches_tracked",)
 
 
-def load_detector_model(checkpoint: Path, config_file: Path, score_threshold: float = PRE_SCORE_THRESHOLD) -> MaskRCNN:
-    config = DetectorConfig.from_json(config_file)
-    state = load_torch(checkpoint)
-    if isinstance(state, Mapping) and "model" in state and isinstance(state["model"], Mapping):
-        state = state["model"]
+def checkpoint_filter_fn(checkpoint: Mapping[str, Any], model: nn.Module | None = None) -> dict[str, torch.Tensor]:
+    """torchvision's released Mask R-CNN v2 state_dict already uses the module's keys; a training
+    checkpoint keeps it under 'model'."""
+    state = checkpoint.get("model", checkpoint) if isinstance(checkpoint, Mapping) else None
     if not isinstance(state, Mapping):
-        raise WeightsError(f"{checkpoint.name} does not hold a state_dict. Delete it and download the weights again.")
-    model = build_detector(config, score_threshold)
-    # BatchNorm step counters are not needed at inference and not every export carries them
-    counters = [k for k in model.state_dict() if k.endswith("num_batches_tracked")]
-    assign_state_dict(model, _released_to_model_keys(state), model_name=MODEL_NAME, optional_keys=counters)
-    return model.eval()
+        raise WeightsError("The detector file does not hold a state_dict. Delete it and download the weights again.")
+    return {k: v for k, v in state.items() if torch.is_tensor(v)}
+
+
+def load_detector(
+    checkpoint: str | Path,
+    config: str | Path | DetectorConfig,
+    device: str | torch.device = "cpu",
+    *,
+    score_threshold: float = PRE_SCORE_THRESHOLD,
+) -> MaskRCNN:
+    """The Mask R-CNN from detector.json (absent: the released sizes) and its weights, in eval mode."""
+    cfg = config if isinstance(config, DetectorConfig) else read_detector_config(Path(config))
+    model = build_detector(cfg, score_threshold)
+    state = checkpoint_filter_fn(load_torch(checkpoint))
+    assign_state_dict(model, state, model_name=MODEL_NAME, unused=UNUSED_KEYS)
+    return model.to(device).eval()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -257,10 +267,10 @@ def filter_small(dets: Detections, min_w: float, min_h: float) -> Detections:
     return Detections(dets.boxes[keep], dets.scores[keep], dets.masks[keep])
 
 
-def load_detector(checkpoint: Path, config_file: Path, settings: Settings, device: torch.device) -> PersonDetector:
+def load_person_detector(checkpoint: Path, config: Path, settings: Settings, device: torch.device) -> PersonDetector:
     """The Mask R-CNN person detector with the thresholds in `settings`."""
     pre = min(PRE_SCORE_THRESHOLD, settings.detector_threshold)
-    model = load_detector_model(checkpoint, config_file, pre)
+    model = load_detector(checkpoint, config, score_threshold=pre)
     return MaskRCNNPersonDetector(model, device, settings.detector_threshold)
 
 
@@ -268,7 +278,7 @@ def load_detector(checkpoint: Path, config_file: Path, settings: Settings, devic
 # random weights
 
 
-def write_random_weights(weights_dir: Path, profile: str = "tiny", seed: int = 0) -> list[Path]:
+def write_random_detector(weights_dir: Path, profile: str = "tiny", seed: int = 0) -> list[Path]:
     """Random detector weights (torchvision state_dict layout) + detector.json at the WeightFiles paths.
 
     The classifier is biased towards 'person' and the box regressors are zeroed, so even random

@@ -16,6 +16,7 @@ What the LART demo uses of HMAR (phalp_spec.md section 3.6):
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -32,6 +33,8 @@ from lart_demo.models.checkpoint import assign_state_dict
 from lart_demo.models.smpl_head import IEFSMPLHead
 from lart_demo.safe_load import load_torch
 from lart_demo.weights.files import WeightFiles
+
+log = logging.getLogger(__name__)
 
 UV_SIZE = 256
 APPEARANCE_DIM = 4096
@@ -439,6 +442,9 @@ def build_hmar(config: HMARConfig | Mapping[str, Any] | None = None) -> HMAR:
 
 _UPSTREAM_GROUPS = ("encoding_head", "texture_head", "backbone", "smplx_head")
 _SMPL_INIT_KEYS = ("smpl_head.init_body_pose", "smpl_head.init_betas", "smpl_head.init_cam")
+# model keys the appearance forward never reads: the UV decoder half, the 4-channel stem and the SMPL head's
+# mean parameters
+UNUSED_KEYS = ("encoding_head.t_*", "backbone.conv1m.*", *_SMPL_INIT_KEYS)
 
 
 def _spectral_v_from_weight(w_orig: torch.Tensor, w: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -453,12 +459,13 @@ def _spectral_v_from_weight(w_orig: torch.Tensor, w: torch.Tensor, u: torch.Tens
     return (v * sigma / torch.dot(u.double(), torch.mv(w_mat, v))).to(w.dtype)
 
 
-def hmar_state_dict_from_checkpoint(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+def checkpoint_filter_fn(checkpoint: Mapping[str, Any], model: nn.Module | None = None) -> dict[str, torch.Tensor]:
     """The ONE place naming upstream HMAR keys: hmar_v2_weights.pth -> our module's state dict.
 
     As HMAR.load_weights: take checkpoint['model'], keep keys containing backbone / texture_head /
     encoding_head / smplx_head, drop their first 5 characters (the 'hmar.' prefix) and rename
-    smplx -> smpl. Spectral-norm convs saved in the old layout (weight, no weight_v) are converted.
+    smplx -> smpl; when two entries map onto one name the later one wins, as in upstream's dict.
+    Spectral-norm convs saved in the old layout (weight, no weight_v) are converted.
     """
     if not isinstance(checkpoint, Mapping) or not isinstance(checkpoint.get("model"), Mapping):
         found = sorted(checkpoint)[:5] if isinstance(checkpoint, Mapping) else type(checkpoint).__name__
@@ -474,7 +481,9 @@ def hmar_state_dict_from_checkpoint(checkpoint: Mapping[str, Any]) -> dict[str, 
             raise ModelError(f"HMAR checkpoint entry {key!r} is not a tensor.")
         name = key[5:].replace("smplx", "smpl")
         if name in out:
-            raise ModelError(f"HMAR checkpoint maps two entries onto {name!r} (duplicate key {key!r}).")
+            log.info(
+                "HMAR checkpoint: %r and an earlier entry both map to %r; the later one wins, as upstream.", key, name
+            )
         out[name] = value
     for key in [k for k in out if k.endswith(".weight_orig")]:
         base = key[: -len("_orig")]
@@ -523,29 +532,29 @@ def _load_mean_params(path: Path) -> dict[str, torch.Tensor]:
 
 
 def load_hmar(
-    path: str | Path,
+    checkpoint: str | Path,
     config: HMARConfig | Mapping[str, Any] | None = None,
+    device: str | torch.device = "cpu",
     *,
     smpl_mean_params: str | Path | None = None,
-    device: str | torch.device = "cpu",
 ) -> HMAR:
-    """Load hmar_v2_weights.pth (or a file in its layout) into an HMAR, strictly, in eval mode.
+    """Load hmar_v2_weights.pth (or a file in its layout) into an HMAR, in eval mode.
 
-    `config=None` reads the sizes from the file. Every tensor the model uses must be present with the
-    right shape. Optional: the UV decoder half (`encoding_head.t_*`), and the SMPL head's mean
-    parameters (`smplx_head.init_*`; else taken from `smpl_mean_params` when given).
+    `config=None` reads the sizes from the file (the release has no config file). Every tensor the
+    appearance path uses must be present with the right shape. Not needed: the UV decoder half
+    (`encoding_head.t_*`, visualisation only), the backbone's unused `conv1m`, and the SMPL head's
+    mean parameters (`smplx_head.init_*`; else taken from `smpl_mean_params` when given).
     """
-    sd = hmar_state_dict_from_checkpoint(load_torch(path))
+    sd = checkpoint_filter_fn(load_torch(checkpoint))
     if config is None:
         config = hmar_config_from_state_dict(sd)
     model = build_hmar(config)
     own = model.state_dict()
-    optional = {k for k in own if k.startswith("encoding_head.t_")} | set(_SMPL_INIT_KEYS)
     missing_init = [k for k in _SMPL_INIT_KEYS if k not in sd]
     if missing_init and smpl_mean_params is not None:
         sd.update(_load_mean_params(Path(smpl_mean_params)))
         missing_init = []
-    assign_state_dict(model, sd, model_name="HMAR", optional_keys=optional)
+    assign_state_dict(model, sd, model_name="HMAR", unused=UNUSED_KEYS)
     model.smpl_head_ready = not missing_init
     decoder_keys = [k for k in own if k.startswith("encoding_head.t_")]
     absent = [k for k in decoder_keys if k not in sd]
@@ -581,7 +590,7 @@ def load_uv_encoder(path: str | Path, *, device: str | torch.device = "cpu") -> 
 
     Strict on the encoder tensors; the rest of an HMAR file (backbone, heads, decoder half) is ignored.
     """
-    sd = hmar_state_dict_from_checkpoint(load_torch(path))
+    sd = checkpoint_filter_fn(load_torch(path))
     encoder = {k: v for k, v in sd.items() if k.split(".")[:2] in (["encoding_head", c] for c in _ENCODER_CONVS)}
     channels = tuple(_shape(encoder, f"encoding_head.{c}.weight")[0] for c in _ENCODER_CONVS)
     model = UVEncoder(channels)  # type: ignore[arg-type]
@@ -635,7 +644,7 @@ def hmar_checkpoint_from_model(model: HMAR) -> dict[str, Any]:
     return {"model": {"hmar." + k.replace("smpl_head", "smplx_head"): v.clone() for k, v in model.state_dict().items()}}
 
 
-def write_random_weights(weights_dir: Path, profile: str = "tiny", seed: int = 0) -> list[Path]:
+def write_random_hmar(weights_dir: Path, profile: str = "tiny", seed: int = 0) -> list[Path]:
     """Write hmar_v2_weights.pth and texture.npz with random values at the WeightFiles paths."""
     if profile not in ("tiny", "full"):
         raise ModelError(f"Unknown random-weights profile {profile!r}: use 'tiny' or 'full'.")

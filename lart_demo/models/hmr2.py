@@ -5,9 +5,10 @@ with the checkpoint (a yacs YAML). The ViT's sizes are hard-coded upstream, so t
 none; they default to ViT-H here and may be overridden by a `VIT_HARDCODED` section (used by small
 test configs and the golden fixtures, which name it so).
 
-Module names equal the released state_dict keys, so `_released_to_model_keys` (the one place that
-names upstream keys) only drops what inference does not use: the training discriminator, the
-`initialized` flag, and any `smpl.*` buffers (licensed SMPL data; SMPL comes from the user's file).
+Module names equal the released state_dict keys, so `checkpoint_filter_fn` (the one place that
+names upstream keys) only takes `state_dict` out of the Lightning container. What inference does not
+use (the training discriminator, the `initialized` flag, `smpl.*` buffers: SMPL comes from the
+user's file) is skipped by the loader and listed in one info line.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from lart_demo.models.transformer import FeedForward, PreNorm
 from lart_demo.safe_load import HMR2_CHECKPOINT, load_torch
 
 MODEL_NAME = "HMR2.0"
-_IGNORED_PREFIXES = ("discriminator.", "smpl.", "initialized")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -124,7 +124,7 @@ def _section(config: Mapping[str, Any], path: str) -> Mapping[str, Any]:
     return node if isinstance(node, Mapping) else {}
 
 
-def parse_config(config: Mapping[str, Any]) -> HMR2Config:
+def hmr2_config_from_mapping(config: Mapping[str, Any]) -> HMR2Config:
     """Resolve a (partial) yacs-style config dict into the sizes the network needs."""
     model = _section(config, "MODEL")
     head = _section(config, "MODEL.SMPL_HEAD")
@@ -174,13 +174,9 @@ def parse_config(config: Mapping[str, Any]) -> HMR2Config:
     )
 
 
-def read_config(config_path: str | Path) -> dict[str, Any]:
-    """model_config.yaml (yacs dumps plain YAML, so safe_load reads it)."""
-    return dict(read_yaml_mapping(config_path, "HMR2 config"))
-
-
-# ----------------------------------------------------------------------------------------------
-# backbone
+def read_hmr2_config(config_path: str | Path) -> HMR2Config:
+    """model_config.yaml (yacs dumps plain YAML, so safe_load reads it) -> HMR2Config."""
+    return hmr2_config_from_mapping(read_yaml_mapping(config_path, "HMR2 config", "yacs"))
 
 
 class PatchEmbed(nn.Module):
@@ -380,9 +376,9 @@ class HMR2(nn.Module):
         return {"pred_vertices": body.vertices, "pred_keypoints_3d": body.joints, "pred_keypoints_2d": keypoints_2d}
 
 
-def build_hmr2(config: Mapping[str, Any], device: str | torch.device | None = None) -> HMR2:
-    """HMR2 from a yacs-style config dict; `device='meta'` builds shapes only (no memory)."""
-    cfg = parse_config(config)
+def build_hmr2(config: HMR2Config | Mapping[str, Any], device: str | torch.device | None = None) -> HMR2:
+    """HMR2 from an HMR2Config or a yacs-style config dict; `device='meta'` builds shapes only (no memory)."""
+    cfg = config if isinstance(config, HMR2Config) else hmr2_config_from_mapping(config)
     if device is None:
         return HMR2(cfg)
     with torch.device(device):
@@ -397,9 +393,15 @@ def build_hmr2(config: Mapping[str, Any], device: str | torch.device | None = No
 # (safe_load.HMR2_CHECKPOINT): nothing from yacs is imported or executed. Any other pickled object is refused.
 
 
-def _released_to_model_keys(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Released Lightning state_dict -> our module keys (identical names; inference-only subset)."""
-    return {k: v for k, v in state_dict.items() if not k.startswith(_IGNORED_PREFIXES)}
+def checkpoint_filter_fn(checkpoint: Mapping[str, Any], model: nn.Module | None = None) -> dict[str, torch.Tensor]:
+    """Released Lightning checkpoint -> our module keys (the names are identical; only the container differs)."""
+    state = checkpoint.get("state_dict") if isinstance(checkpoint, Mapping) else None
+    if not isinstance(state, Mapping):
+        raise WeightsError(
+            "The HMR2.0 checkpoint has no 'state_dict': it is not the HMR2.0 Lightning checkpoint. "
+            "Delete it and run `python -m lart_demo weights download`."
+        )
+    return {k: v for k, v in state.items() if torch.is_tensor(v)}
 
 
 def plain_config(node: Any) -> Any:
@@ -411,27 +413,30 @@ def plain_config(node: Any) -> Any:
     return node
 
 
-def read_checkpoint(checkpoint_path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """(state_dict, hyper-parameter cfg as a plain dict or {}) of a Lightning HMR2 checkpoint."""
+def read_checkpoint(checkpoint_path: str | Path) -> dict[str, Any]:
+    """A Lightning HMR2 checkpoint, read safely (its pickled yacs config as a plain mapping)."""
     ckpt = load_torch(checkpoint_path, HMR2_CHECKPOINT)
-    if not isinstance(ckpt, Mapping) or not isinstance(ckpt.get("state_dict"), Mapping):
+    if not isinstance(ckpt, Mapping):
         raise WeightsError(
-            f"{Path(checkpoint_path).name} has no 'state_dict': it is not the HMR2.0 Lightning checkpoint. "
+            f"{Path(checkpoint_path).name} is not the HMR2.0 Lightning checkpoint. "
             "Delete it and run `python -m lart_demo weights download`."
         )
-    hparams = ckpt.get("hyper_parameters") or {}
+    return dict(ckpt)
+
+
+def checkpoint_config(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
+    """The yacs config the checkpoint was trained with (`hyper_parameters.cfg`) as plain dicts, or {}."""
+    hparams = checkpoint.get("hyper_parameters") or {}
     cfg = plain_config(hparams.get("cfg", {})) if isinstance(hparams, Mapping) else {}
-    return dict(ckpt["state_dict"]), cfg if isinstance(cfg, dict) else {}
+    return cfg if isinstance(cfg, dict) else {}
 
 
-def load_hmr2(checkpoint_path: str | Path, config_path: str | Path, device: str | torch.device = "cpu") -> HMR2:
-    """Build HMR2 from model_config.yaml and load the released checkpoint strictly (eval mode)."""
-    config = read_config(config_path)
-    state_dict, _ = read_checkpoint(checkpoint_path)
-    model = build_hmr2(config, device="meta").to_empty(device=device)
-    assign_state_dict(
-        model, _released_to_model_keys(state_dict), model_name=MODEL_NAME, ignore_prefixes=_IGNORED_PREFIXES
-    )
+def load_hmr2(checkpoint: str | Path, config: str | Path | HMR2Config, device: str | torch.device = "cpu") -> HMR2:
+    """Build HMR2 from model_config.yaml and load the released checkpoint (eval mode)."""
+    cfg = config if isinstance(config, HMR2Config) else read_hmr2_config(config)
+    state = checkpoint_filter_fn(read_checkpoint(checkpoint))
+    model = build_hmr2(cfg, device="meta").to_empty(device=device)
+    assign_state_dict(model, state, model_name=MODEL_NAME)
     return model.eval()
 
 
@@ -482,7 +487,7 @@ def _random_state_dict(model: HMR2, rng: torch.Generator) -> dict[str, torch.Ten
     return state
 
 
-def write_random_weights(weights_dir: Path, profile: str = "tiny", seed: int = 0) -> list[Path]:
+def write_random_hmr2(weights_dir: Path, profile: str = "tiny", seed: int = 0) -> list[Path]:
     """Random HMR2 files at the WeightFiles paths, in the released formats (Lightning ckpt + yacs YAML),
     plus random SMPL_to_J19.pkl / smpl_mean_params.npz where absent. 'full' uses the released sizes (2.7 GB)."""
     from lart_demo.weights.files import WeightFiles

@@ -9,7 +9,7 @@ Inference only, as the LART demo runs it (lart_spec.md sections 6-9):
 - heads on every output token: AVA logits (60), and the SMPL / location heads the demo uses to in-fill the
   mesh of frames without a detection.
 
-The module keeps the released key names, so `_checkpoint_to_module_keys` (the one place that names
+The module keeps the released key names, so `checkpoint_filter_fn` (the one place that names
 checkpoint keys) only strips the `encoder.` prefix and resolves the `pe` / `pos_embedding` alias.
 The class token, the Kinetics head and the conv bottleneck are built (they are in the checkpoint and in
 the schema) but the demo path never uses them.
@@ -162,7 +162,7 @@ def lart_config_from_mapping(data: Mapping[str, Any]) -> LartConfig:
 
 def read_lart_config(path: str | Path) -> LartConfig:
     """Parse lart_mvit.config (OmegaConf-style YAML; JSON works too) into a `LartConfig`."""
-    return lart_config_from_mapping(read_yaml_mapping(path, "LART config"))
+    return lart_config_from_mapping(read_yaml_mapping(path, "LART config", "omegaconf"))
 
 
 def config_to_yaml_dict(config: LartConfig) -> dict[str, Any]:
@@ -302,29 +302,30 @@ def build_lart(config: LartConfig | Mapping[str, Any]) -> LART:
 # --- checkpoint --------------------------------------------------------------------------------------
 
 CHECKPOINT_PREFIX = "encoder."
-# Built for the released key set, not used on the demo path: may be absent from a checkpoint.
-UNUSED_PREFIXES = ("class_token", "conv_en.", "conv_de.", "action_head_kinetics.")
+# Built for the released key set, never read on the demo path: may be absent from a checkpoint.
+UNUSED_KEYS = ("class_token", "conv_en.*", "conv_de.*", "action_head_kinetics.*")
 
 
-def read_lart_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
-    """The `state_dict` of a Lightning checkpoint, loaded with weights_only=True."""
+def read_lart_checkpoint(path: str | Path) -> Mapping[str, Any]:
+    """A Lightning checkpoint, read safely (hyper-parameters as inert stand-ins)."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"LART checkpoint not found: {path}. Run `python -m lart_demo weights status`.")
     ckpt = load_torch(path, LIGHTNING_CHECKPOINT)
-    state = ckpt.get("state_dict") if isinstance(ckpt, Mapping) else None
-    if not isinstance(state, Mapping):
+    if not isinstance(ckpt, Mapping) or not isinstance(ckpt.get("state_dict"), Mapping):
         raise WeightsError(f"{path.name} has no 'state_dict': it is not a LART Lightning checkpoint.")
-    return {k: v for k, v in state.items() if torch.is_tensor(v)}
+    return ckpt
 
 
-def _checkpoint_to_module_keys(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def checkpoint_filter_fn(checkpoint: Mapping[str, Any], model: nn.Module | None = None) -> dict[str, torch.Tensor]:
     """Released `encoder.<key>` names -> module names. The only place that names checkpoint keys.
 
-    Non-encoder keys (the LitModule's SMPL buffers) are dropped on purpose. `pe` is a buffer alias of the
-    `pos_embedding` parameter; the reference loads parameters before buffers, so `pe` wins when both exist.
+    Other keys (the LitModule's SMPL buffers) keep their names, so the loader skips and lists them.
+    `pe` is a buffer alias of the `pos_embedding` parameter; the reference loads parameters before
+    buffers, so `pe` wins when both exist.
     """
-    mapped = {k[len(CHECKPOINT_PREFIX) :]: v for k, v in state.items() if k.startswith(CHECKPOINT_PREFIX)}
+    state = checkpoint.get("state_dict", checkpoint)
+    mapped = {k.removeprefix(CHECKPOINT_PREFIX): v for k, v in state.items() if torch.is_tensor(v)}
     table = mapped.get("pe", mapped.get("pos_embedding"))
     if table is not None:
         mapped["pos_embedding"] = table
@@ -332,18 +333,11 @@ def _checkpoint_to_module_keys(state: Mapping[str, torch.Tensor]) -> dict[str, t
     return mapped
 
 
-def load_lart_state(model: LART, state: Mapping[str, torch.Tensor]) -> None:
-    """Strict on every key the demo uses; unused training-only modules may be missing."""
-    mapped = _checkpoint_to_module_keys(state)
-    own = model.state_dict(keep_vars=True)
-    optional = [k for k in own if k.startswith(UNUSED_PREFIXES)]
-    assign_state_dict(model, mapped, model_name="LART", ignore_prefixes=UNUSED_PREFIXES, optional_keys=optional)
-
-
-def load_lart(ckpt_path: str | Path, config_path: str | Path, device: str | torch.device = "cpu") -> LART:
+def load_lart(checkpoint: str | Path, config: str | Path | LartConfig, device: str | torch.device = "cpu") -> LART:
     """Build LART from lart_mvit.config and load lart_mvit.ckpt; returns the model in eval mode."""
-    model = build_lart(read_lart_config(config_path))
-    load_lart_state(model, read_lart_checkpoint(ckpt_path))
+    model = build_lart(config if isinstance(config, LartConfig) else read_lart_config(config))
+    state = checkpoint_filter_fn(read_lart_checkpoint(checkpoint))
+    assign_state_dict(model, state, model_name="LART", unused=UNUSED_KEYS)
     return model.eval().to(device)
 
 
@@ -387,7 +381,7 @@ def randomise_weights(model: LART, seed: int) -> None:
                 layer.bias.zero_()
 
 
-def write_random_weights(
+def write_random_lart(
     weights_dir: Path, profile: str = "tiny", seed: int = 0, appearance_dim: int | None = None
 ) -> list[Path]:
     """lart_mvit.config + lart_mvit.ckpt (Lightning layout) + the AVA label files, with random weights.

@@ -31,7 +31,7 @@ from torch import nn
 from torchvision.ops import roi_align
 
 from lart_demo.errors import ModelError
-from lart_demo.models.checkpoint import assign_state_dict, read_yaml_mapping
+from lart_demo.models.checkpoint import assign_state_dict, read_yaml_mapping, yacs_values
 from lart_demo.safe_load import load_torch
 from lart_demo.weights.files import WeightFiles
 
@@ -52,6 +52,7 @@ FORK_DEFAULTS: dict[str, dict[str, Any]] = {
         "INPUT_CHANNEL_NUM": [3, 3],
         "TRAIN_CROP_SIZE": 224,
         "TEST_CROP_SIZE": 256,
+        "REVERSE_INPUT_CHANNEL": False,
     },
     "MODEL": {
         "ARCH": "slowfast",
@@ -120,6 +121,9 @@ _UNSUPPORTED = {
     ("MVIT", "USE_FIXED_SINCOS_POS"): False,
     ("MODEL", "ARCH"): "mvit",
     ("DETECTION", "ENABLE"): True,
+    # the fork's pack_pathway_output flips RGB->BGR after normalising when this is set; LART's feature path
+    # here does not (DEMO.INPUT_FORMAT is what decides the colour order)
+    ("DATA", "REVERSE_INPUT_CHANNEL"): False,
 }
 
 # The released AVA model as inferred in mvit_spec.md §2 (MaskFeat MViTv2-L, 40x3, 312 px, RoI head 1/32).
@@ -266,7 +270,14 @@ def merge_fork_config(raw: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 def mvit_config_from_dict(raw: Mapping[str, Any]) -> MViTConfig:
     """Parse a PySlowFast config mapping (mvit.yaml or a golden config.json) into `MViTConfig`."""
-    cfg = merge_fork_config(raw)
+    cfg = merge_fork_config(yacs_values(raw))
+    try:
+        return _mvit_config(cfg)
+    except (TypeError, ValueError, IndexError, KeyError) as exc:
+        raise ModelError(f"mvit.yaml has a value of the wrong form ({type(exc).__name__}: {exc}).") from exc
+
+
+def _mvit_config(cfg: dict[str, dict[str, Any]]) -> MViTConfig:
     data, mvit, model, det = cfg["DATA"], cfg["MVIT"], cfg["MODEL"], cfg["DETECTION"]
     if int(data["TRAIN_CROP_SIZE"]) != int(data["TEST_CROP_SIZE"]):
         raise ModelError(
@@ -318,7 +329,7 @@ def mvit_config_from_dict(raw: Mapping[str, Any]) -> MViTConfig:
 
 def read_mvit_config(path: str | Path) -> MViTConfig:
     """Read mvit.yaml (JSON is valid YAML, so golden config.json files work too)."""
-    return mvit_config_from_dict(read_yaml_mapping(path, "MViT config"))
+    return mvit_config_from_dict(read_yaml_mapping(path, "MViT config", "yacs"))
 
 
 # ------------------------------------------------------------------------------------ block schedule
@@ -768,7 +779,7 @@ def _check_checkpoint_cfg(checkpoint: Mapping[str, Any], cfg: MViTConfig) -> Non
     if not isinstance(text, str):
         return
     try:
-        saved = mvit_config_from_dict(yaml.safe_load(text) or {})
+        saved = mvit_config_from_dict(yacs_values(yaml.safe_load(text) or {}))
     except (yaml.YAMLError, ModelError, TypeError, ValueError, KeyError) as exc:
         log.warning("%s: could not parse the config stored in the checkpoint (%s); using mvit.yaml.", MODEL_NAME, exc)
         return
@@ -783,12 +794,13 @@ def _check_checkpoint_cfg(checkpoint: Mapping[str, Any], cfg: MViTConfig) -> Non
             )
 
 
-def load_mvit(checkpoint_path: str | Path, config_path: str | Path, device: str | torch.device = "cpu") -> MViT:
-    """Build the MViT from mvit.yaml and load mvit.pyth strictly (missing/mis-shaped/unknown keys -> ModelError)."""
-    cfg = read_mvit_config(config_path)
+def load_mvit(checkpoint: str | Path, config: str | Path | MViTConfig, device: str | torch.device = "cpu") -> MViT:
+    """Build the MViT from mvit.yaml and load mvit.pyth (missing or mis-shaped keys -> ModelError naming them)."""
+    cfg = config if isinstance(config, MViTConfig) else read_mvit_config(config)
+    checkpoint_path = Path(checkpoint)
     checkpoint = load_torch(checkpoint_path)
     if not isinstance(checkpoint, Mapping):
-        raise ModelError(f"{Path(checkpoint_path).name} is not a PySlowFast checkpoint dict.")
+        raise ModelError(f"{checkpoint_path.name} is not a PySlowFast checkpoint dict.")
     _check_checkpoint_cfg(checkpoint, cfg)
     model = build_mvit(cfg, device="meta")
     state = checkpoint_filter_fn(checkpoint, model)
@@ -822,7 +834,7 @@ def init_random_weights(model: MViT, seed: int = 0) -> None:
             param.copy_(value)
 
 
-def write_random_weights(weights_dir: Path, profile: str = "tiny", seed: int = 0) -> list[Path]:
+def write_random_mvit(weights_dir: Path, profile: str = "tiny", seed: int = 0) -> list[Path]:
     """Write mvit.yaml + mvit.pyth (PySlowFast container, released key layout) with random weights."""
     if profile not in PROFILES:
         raise ModelError(f"Unknown weights profile {profile!r}; use one of {sorted(PROFILES)}.")

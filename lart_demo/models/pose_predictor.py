@@ -158,10 +158,10 @@ class PosePredictorConfig:
 TINY_CONFIG = PosePredictorConfig(in_feat=16, depth=1, heads=2, dim_head=8, mlp_dim=32, pose_mid_dim=32, pose_en_dim=16)
 
 
-def read_config(path: str | Path) -> PosePredictorConfig:
+def read_pose_predictor_config(path: str | Path) -> PosePredictorConfig:
     """config_40006.yaml (an OmegaConf file with root key `configs`) -> PosePredictorConfig."""
     path = Path(path)
-    data = read_yaml_mapping(path, "Pose predictor config")
+    data = read_yaml_mapping(path, "Pose predictor config", "omegaconf")
     if not isinstance(data.get("configs"), Mapping):
         raise ModelError(f"{path.name} has no root key 'configs'; it is not PHALP's pose predictor config.")
     return PosePredictorConfig.from_configs(data["configs"])
@@ -322,18 +322,18 @@ def build_pose_predictor(config: PosePredictorConfig | Mapping[str, Any] | None 
 
 
 _PREFIX = "encoder."
-# top-level entries a checkpoint of the whole Pose_transformer_v2 may carry; we take them from
-# mean_std.npy and the SMPL model, as upstream does
-_NOT_FROM_CHECKPOINT = ("mean", "std")
-_NOT_FROM_CHECKPOINT_PREFIX = "smpl."
+# built because the released file has them (the schema matches upstream), never read by the forward
+UNUSED_KEYS = ("class_token", "pos_embedding", "pe", "transformer.*")
 
 
-def pose_predictor_state_dict_from_checkpoint(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+def checkpoint_filter_fn(checkpoint: Mapping[str, Any], model: nn.Module | None = None) -> dict[str, torch.Tensor]:
     """The ONE place naming upstream keys: checkpoint -> `PoseSequenceEncoder` state dict.
 
-    Layouts: a Lightning checkpoint (`{'state_dict': ...}`) or a bare state dict; keys either all
-    `encoder.<key>` (the released layout) or all bare `<key>`. Only the LEADING 'encoder.' is removed
-    (upstream's replace() also hits 'pose_shape_encoder.' and silently drops those 4 tensors).
+    Layouts: a Lightning checkpoint (`{'state_dict': ...}`) or a bare state dict, keys `encoder.<key>`
+    (the released layout) or bare `<key>`. Only the LEADING 'encoder.' is removed (upstream's replace()
+    also hits 'pose_shape_encoder.' and silently drops those 4 tensors). Two entries mapping onto one
+    name: the later one wins, as in upstream's dict. Anything else (the whole module's `mean`, `std`,
+    `smpl.*`) stays under its own name and is skipped by the loader.
     """
     sd = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, Mapping) else None
     if not isinstance(sd, Mapping) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in sd.items()):
@@ -341,21 +341,7 @@ def pose_predictor_state_dict_from_checkpoint(checkpoint: Mapping[str, Any]) -> 
             "The pose predictor checkpoint holds neither a 'state_dict' nor a plain tensor dict; "
             "it is not pose_predictor_40006.ckpt. Re-download it."
         )
-    if not any(k.startswith(_PREFIX) for k in sd):
-        return dict(sd)
-    out: dict[str, torch.Tensor] = {}
-    stray = []
-    for key, value in sd.items():
-        if key.startswith(_PREFIX):
-            out[key[len(_PREFIX) :]] = value
-        elif not (key in _NOT_FROM_CHECKPOINT or key.startswith(_NOT_FROM_CHECKPOINT_PREFIX)):
-            stray.append(key)
-    if stray:
-        raise ModelError(
-            f"The pose predictor checkpoint mixes 'encoder.*' keys with unexpected keys: {', '.join(stray[:8])}. "
-            f"Check that it is pose_predictor_40006.ckpt."
-        )
-    return out
+    return {key.removeprefix(_PREFIX): value for key, value in sd.items()}
 
 
 def load_lightning_checkpoint(path: str | Path) -> Any:
@@ -367,16 +353,17 @@ def load_lightning_checkpoint(path: str | Path) -> Any:
 
 def load_pose_predictor(
     checkpoint: str | Path,
-    config_path: str | Path,
-    mean_std_path: str | Path,
-    *,
+    config: str | Path | PosePredictorConfig,
     device: str | torch.device = "cpu",
+    *,
+    mean_std: str | Path,
 ) -> PosePredictor:
-    """Build from config_40006.yaml, load every checkpoint tensor strictly, normalise with mean_std.npy."""
-    model = build_pose_predictor(read_config(config_path))
-    sd = pose_predictor_state_dict_from_checkpoint(load_lightning_checkpoint(checkpoint))
-    assign_state_dict(model.encoder, sd, model_name="pose predictor")
-    norm = read_mean_std(mean_std_path)
+    """Build from config_40006.yaml, load the checkpoint, normalise with mean_std.npy."""
+    cfg = config if isinstance(config, PosePredictorConfig) else read_pose_predictor_config(config)
+    model = build_pose_predictor(cfg)
+    sd = checkpoint_filter_fn(load_lightning_checkpoint(checkpoint))
+    assign_state_dict(model.encoder, sd, model_name="pose predictor", unused=UNUSED_KEYS)
+    norm = read_mean_std(mean_std)
     with torch.no_grad():
         model.mean.copy_(torch.from_numpy(norm.mean).reshape(1, 1, -1))
         model.std.copy_(torch.from_numpy(norm.std).reshape(1, 1, -1))
@@ -387,7 +374,7 @@ def load_pose_predictor(
 # random weights in the released layout
 
 
-def write_random_weights(weights_dir: Path, profile: str = "tiny", seed: int = 0) -> list[Path]:
+def write_random_pose_predictor(weights_dir: Path, profile: str = "tiny", seed: int = 0) -> list[Path]:
     """Write pose_predictor_40006.ckpt, config_40006.yaml and mean_std.npy with random values."""
     if profile not in ("tiny", "full"):
         raise ModelError(f"Unknown random-weights profile {profile!r}: use 'tiny' or 'full'.")

@@ -13,12 +13,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from lart_demo.config import Settings
@@ -33,7 +31,7 @@ from lart_demo.pipeline.cache import weights_identity
 from lart_demo.pipeline.request import AnalysisRequest
 from lart_demo.pipeline.results import write_actions_csv, write_result_json
 from lart_demo.progress import ProgressFn, no_progress, renamed
-from lart_demo.render.video import RenderPerson, crop_person, pose_people, render_video
+from lart_demo.render.video import RenderPerson, Sighting, pose_people, render_video, with_track_thumbnails
 from lart_demo.stages.actions import ActionModels, load_action_models, predict_actions
 from lart_demo.stages.appearance import compute_appearance, with_appearance
 from lart_demo.stages.boxes import read_boxes_file
@@ -166,24 +164,16 @@ def people_by_frame(
     return by_frame
 
 
-def _with_thumbnails(
-    frames: Iterator[tuple[int, np.ndarray]], wanted: dict[int, list[tuple[int, np.ndarray]]], out_dir: Path
-) -> Iterator[tuple[int, np.ndarray]]:
-    """Pass frames through unchanged, saving each track's thumbnail when its best frame goes by."""
-    for index, frame in frames:
-        for tid, box in wanted.pop(index, []):
-            cv2.imwrite(str(out_dir / f"track_{tid}.png"), cv2.cvtColor(crop_person(frame, box), cv2.COLOR_RGB2BGR))
-        yield index, frame
-
-
-def _best_frames(tracks: dict[int, Track]) -> dict[int, list[tuple[int, np.ndarray]]]:
-    """Frame index -> (track id, xyxy box) of each track's most confident detection."""
-    wanted: dict[int, list[tuple[int, np.ndarray]]] = {}
+def _sightings(tracks: dict[int, Track]) -> list[Sighting]:
+    """Every detection of every track, for the thumbnails (each track's most confident one is drawn)."""
+    out = []
     for tid, track in tracks.items():
-        pos = int(np.argmax(track.box_conf))
-        x, y, w, h = (float(v) for v in track.boxes_tlwh[pos])
-        wanted.setdefault(int(track.frame_index[pos]), []).append((tid, np.array([x, y, x + w, y + h])))
-    return wanted
+        for pos in np.flatnonzero(track.has_detection):
+            x, y, w, h = (float(v) for v in track.boxes_tlwh[pos])
+            out.append(
+                Sighting(tid, int(track.frame_index[pos]), float(track.box_conf[pos]), np.array([x, y, x + w, y + h]))
+            )
+    return out
 
 
 def _clip_meta(clip: Clip, request: AnalysisRequest) -> ClipMeta:
@@ -254,7 +244,7 @@ def analyze_clip(clip: Clip, request: AnalysisRequest, out_dir: Path, progress: 
     t0 = time.monotonic()
     thumbs_dir = out_dir / "thumbnails"
     thumbs_dir.mkdir(exist_ok=True)
-    frames = _with_thumbnails(iter_frames(clip), _best_frames(tracks), thumbs_dir)
+    frames = with_track_thumbnails(iter_frames(clip), _sightings(tracks), thumbs_dir)
     notes = list(clip.notes)
     by_frame = people_by_frame(tracks, actions, names)
     if request.render:

@@ -40,10 +40,11 @@ class RunOutput:
     random_weights: bool
     notes: list[str] = field(default_factory=list)
     cached: bool = False
+    exports: list[Path] = field(default_factory=list)  # BVH, AMASS npz, captions, events, AVA csv (lart_demo.exports)
 
     def downloads(self) -> list[Path]:
         files = [self.video] if self.video else []
-        return files + [self.results_json, self.actions_csv, self.tracks_pkl]
+        return files + [self.results_json, self.actions_csv, self.tracks_pkl, *self.exports]
 
 
 Runner = Callable[[AnalysisRequest, ProgressFn, threading.Event], RunOutput]
@@ -57,6 +58,9 @@ def _data_url(path: Path) -> str | None:
 
 def _hex(rgb: tuple[int, int, int]) -> str:
     return "#" + "".join(f"{int(c):02x}" for c in rgb)
+
+
+_CORE_FILES = ("video", "tracks_pkl", "actions_csv")  # the RunOutput fields of their own; the rest are exports
 
 
 def load_run_output(out_dir: Path) -> RunOutput:
@@ -85,4 +89,5 @@ def load_run_output(out_dir: Path) -> RunOutput:
         n_frames=result.clip.n_frames,
         random_weights=result.random_weights,
         notes=list(result.clip.caps_applied) + list(result.notes),
+        exports=[out_dir / name for role, name in result.files.items() if role not in _CORE_FILES],
     )

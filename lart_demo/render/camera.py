@@ -60,11 +60,6 @@ def frame_camera(
     )
 
 
-def to_camera_frame(points: np.ndarray, cam_t: np.ndarray) -> np.ndarray:
-    """Body-frame points (N, 3) -> camera frame (OpenCV axes) by adding the full-image translation."""
-    return np.asarray(points, dtype=np.float64) + np.asarray(cam_t, dtype=np.float64).reshape(1, 3)
-
-
 def project(points_cam: np.ndarray, camera: FrameCamera) -> np.ndarray:
     """Perspective projection of camera-frame points (N, 3) to continuous pixel coordinates (N, 2)."""
     pts = np.asarray(points_cam, dtype=np.float64)

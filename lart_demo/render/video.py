@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -43,7 +43,6 @@ from lart_demo.render.overlay import (
     blur_circles,
     draw_label_block,
     draw_mark,
-    draw_outlined_text,
     draw_stroke,
     head_circle,
     label_anchor,
@@ -394,55 +393,22 @@ def crop_person(frame: np.ndarray, bbox_xyxy: np.ndarray, size: int = 160, margi
     return out
 
 
-def write_track_thumbnails(
+def with_track_thumbnails(
     frames: Iterable[tuple[int, np.ndarray]],
     sightings: Iterable[Sighting],
     out_dir: Path,
     size: int = 160,
-) -> dict[int, Path]:
-    """One PNG per track (`track_<id>.png`): its crop at its most confident detection; frames streamed once."""
-    best = best_sightings(sightings)
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Pass frames through unchanged, writing each track's `track_<id>.png` (its crop at its most confident
+    detection) as that frame goes by, so thumbnails cost no extra decode pass."""
     wanted: dict[int, list[Sighting]] = {}
-    for s in best.values():
+    for s in best_sightings(sightings).values():
         wanted.setdefault(s.frame_index, []).append(s)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written: dict[int, Path] = {}
     for index, frame in frames:
         for s in wanted.pop(index, []):
             path = out_dir / f"track_{s.track_id}.png"
             if not cv2.imwrite(str(path), cv2.cvtColor(crop_person(frame, s.bbox_xyxy, size), cv2.COLOR_RGB2BGR)):
                 raise VideoError(f"Could not write the thumbnail {path}; check that the folder is writable.")
-            written[s.track_id] = path
-        if not wanted:
-            break
-    if wanted:
-        missing = sorted(s.track_id for group in wanted.values() for s in group)
-        raise VideoError(f"The frames of the best detections of tracks {missing} were not in the video stream.")
-    return written
-
-
-def contact_sheet(thumbnails: Mapping[int, Path], out_path: Path, columns: int = 6) -> Path:
-    """All track thumbnails in a grid, each with its colour bar and id, as one PNG."""
-    if not thumbnails:
-        raise InputError("There are no tracks, so there is no contact sheet to draw.")
-    tiles = []
-    for tid in sorted(thumbnails):
-        tile = cv2.cvtColor(cv2.imread(str(thumbnails[tid])), cv2.COLOR_BGR2RGB)
-        bar = max(4, tile.shape[0] // 16)
-        tile[:bar] = track_color(tid)
-        style = TextStyle.for_frame(*tile.shape[:2])
-        draw_outlined_text(tile, f"#{tid}", (style.pad, tile.shape[0] - style.pad), style)
-        tiles.append(tile)
-    th, tw = tiles[0].shape[:2]
-    columns = max(1, min(columns, len(tiles)))
-    rows = -(-len(tiles) // columns)
-    sheet = np.full((rows * th, columns * tw, 3), 16, np.uint8)
-    for k, tile in enumerate(tiles):
-        r, c = divmod(k, columns)
-        sheet[r * th : (r + 1) * th, c * tw : (c + 1) * tw] = cv2.resize(tile, (tw, th))
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(out_path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
-        raise VideoError(f"Could not write the contact sheet {out_path}; check that the folder is writable.")
-    return out_path
+        yield index, frame

@@ -142,7 +142,7 @@ def _assemble(
     for i, (feat, span) in enumerate(items):
         sl, k = slice(span.start, span.end), span.length
         pose[i, :k] = feat.pose_shape[sl]
-        masked[i, :k] = ~feat.has_detection[sl]
+        masked[i] = window_masks(feat.has_detection, [span], frame_length)[0]
         if joints is not None:
             joints[i, :k] = feat.joints_3d[sl]
         if app is not None and feat.appearance is not None:

@@ -49,10 +49,3 @@ def read_boxes_file(path: Path, scale: tuple[float, float] = (1.0, 1.0)) -> dict
         scores = np.array([b[4] if len(b) == 5 else 1.0 for b in boxes], dtype=np.float32)
         out[index] = Detections(arr, scores, None)
     return out
-
-
-def write_boxes_file(path: Path, boxes_per_frame: list[np.ndarray]) -> Path:
-    """Write per-frame (N, 4|5) arrays in the boxes-file format (used by tests and the example clip)."""
-    frames = {str(i): np.asarray(b, dtype=float).round(2).tolist() for i, b in enumerate(boxes_per_frame) if len(b)}
-    Path(path).write_text(json.dumps({"frames": frames}), encoding="utf-8")
-    return Path(path)

@@ -29,7 +29,7 @@ from lart_demo.device import resolve_device
 from lart_demo.errors import InputError
 from lart_demo.models.camera import person_3d_parameters
 from lart_demo.models.crops import box_center_scale, person_crops
-from lart_demo.models.detector import filter_small, load_detector
+from lart_demo.models.detector import filter_small, load_person_detector
 from lart_demo.models.hmr2 import load_hmr2
 from lart_demo.models.smpl import load_smpl
 from lart_demo.progress import ProgressFn, no_progress
@@ -68,7 +68,7 @@ def load_people_models(weights: WeightFiles, settings: Settings) -> PeopleModels
     """Detector, HMR2.0 and SMPL on the settings' device (loaded once; nothing downloads)."""
 
     device = resolve_device(settings.device)
-    detector = load_detector(weights.detector_checkpoint, weights.detector_config, settings, device)
+    detector = load_person_detector(weights.detector_checkpoint, weights.detector_config, settings, device)
     hmr2 = load_hmr2(weights.hmr2_checkpoint, weights.hmr2_config, device)
     smpl = load_smpl(smpl_model_file(weights, settings), weights.smpl_to_j19, device)
     on_gpu = device.type == "cuda"

@@ -549,15 +549,6 @@ def iter_frames(clip: Clip, start: int = 0, stop: int | None = None) -> Iterator
     return clip.reader.iter_frames(start, stop)
 
 
-def read_frame(clip: Clip, index: int) -> np.ndarray:
-    """One clip frame as RGB uint8 (H, W, 3) (seeks; for thumbnails and the scrubber, not for loops)."""
-    if not 0 <= index < clip.n_frames:
-        raise IndexError(f"frame {index} is outside the clip's {clip.n_frames} frames")
-    for _, frame in iter_frames(clip, index, index + 1):
-        return frame
-    raise VideoError(f"Frame {index} of '{clip.path.name}' could not be read.")
-
-
 # -------------------------------------------------------------------------------------------- encode
 
 

@@ -1,20 +1,32 @@
-"""`python -m lart_demo weights {status,download,make-random,mirror}`."""
+"""`python -m lart_demo weights {status,download,import,add-smpl,verify,make-random,mirror}`."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from lart_demo.config import Settings, settings_from_env
 from lart_demo.errors import LartDemoError
 from lart_demo.weights.fetch import download_weights
+from lart_demo.weights.importer import ImportReport, import_weights
+from lart_demo.weights.lock import LOCK_NAME
 from lart_demo.weights.mirror import mirror_weights, pin_manifest
 from lart_demo.weights.random import RANDOM_BANNER, make_random_weights, random_weights_info
-from lart_demo.weights.status import SMPL_LICENSE_URL, FileStatus, weights_status
+from lart_demo.weights.smpl import add_smpl
+from lart_demo.weights.status import (
+    AFTER_DOWNLOAD,
+    SMPL_LICENSE_URL,
+    FileStatus,
+    lock_verified_files,
+    weights_status,
+)
+from lart_demo.weights.verify import ModelCheck, verify_models
 
 
 def _human(n: int | None) -> str:
@@ -65,6 +77,56 @@ class _TqdmProgress:
             self.bar = None
 
 
+def _print_import(report: ImportReport, smpl: Path | None, settings: Settings) -> int:
+    for relpath, source in report.found:
+        print(f"  found   {relpath:<55} <- {source}")
+    for relpath in report.already:
+        print(f"  present {relpath}")
+    for line in report.rejected:
+        print(f"  refused {line}")
+    missing = list(report.missing)
+    if smpl is not None:
+        add_smpl(smpl, Path(settings.weights_dir))
+        missing = [m for m in missing if not m.startswith("smpl/")]
+        print(f"  found   SMPL <- {smpl}")
+    for relpath in missing:
+        print(f"  MISSING {relpath}")
+    print(
+        f"{len(report.found)} imported, {len(missing)} still missing" + (f"; {AFTER_DOWNLOAD}" if report.found else "")
+    )
+    return 0 if not missing else 1
+
+
+@contextlib.contextmanager
+def _show_skipped_keys() -> Iterator[None]:
+    """The loaders' one info line per model about keys the forward never reads, shown while verifying."""
+    logger = logging.getLogger("lart_demo.models.checkpoint")
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("  info    %(message)s"))
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+
+
+def _print_verify(checks: list[ModelCheck]) -> int:
+    for check in checks:
+        if check.ok:
+            print(f"  ok      {check.name:<15} {check.params / 1e6:9.2f} M params  {check.seconds:6.2f} s")
+        else:
+            print(f"  FAILED  {check.name:<15} {check.reason}")
+    failed = [c.name for c in checks if not c.ok]
+    if failed:
+        print(f"error: {len(failed)} model(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    print(f"all {len(checks)} models load and run")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m lart_demo weights",
@@ -79,23 +141,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     download = sub.add_parser(
         "download",
-        help="download missing files (Hub mirror first, then origin hosts)",
-        description="Download every missing file: first from the Hugging Face repo LART_DEMO_HF_REPO at "
-        "LART_DEMO_HF_REVISION, then from the original hosts. Downloads resume, are verified, and appear under "
-        "their final name only when complete. SMPL is licensed: give your copy with --smpl-path, or accept its "
-        "licence with --accept-smpl-license to download it.",
-    )
-    download.add_argument(
-        "--accept-smpl-license",
-        action="store_true",
-        default=None,
-        help=f"you accept the SMPL Model License ({SMPL_LICENSE_URL}); allows downloading SMPL",
-    )
-    download.add_argument(
-        "--smpl-path",
-        type=Path,
-        default=None,
-        help="your SMPL neutral model (basicModel_neutral_lbs_10_207_0_v1.0.0.pkl)",
+        help="download missing files (your Hub mirror if set, then utexas, camenduru/4D-Humans, Berkeley)",
+        description="Download every missing file from its sources in order: your own Hugging Face mirror "
+        "(only when LART_DEMO_HF_REPO is set, at LART_DEMO_HF_REVISION), the utexas hosts, camenduru/4D-Humans "
+        "at a pinned revision (HMR2 archive only), the original Berkeley host. Downloads resume, are verified, "
+        "recorded in the folder's lock file and appear under their final name only when complete. SMPL is "
+        f"licensed and never downloaded: get it from {SMPL_LICENSE_URL} and run `weights add-smpl FILE`.",
     )
     download.add_argument(
         "--only", nargs="+", default=None, metavar="ID", help="only these files (manifest ids or paths)"
@@ -125,7 +176,33 @@ def _parser() -> argparse.ArgumentParser:
     mirror.add_argument(
         "--pin-manifest", action="store_true", help="write the files' sizes and sha256 into weights/manifest.json"
     )
-    for p in (status, download, mirror):
+    import_ = sub.add_parser(
+        "import",
+        help="take the files from an existing PHALP / 4D-Humans / LART install",
+        description="Look for the files where upstream installs keep them (~/.cache/phalp/{3D,weights,ava}, "
+        "~/.cache/4DHumans/logs/train/multiruns/hmr2/0, ~/.cache/4DHumans/data, torch hub's checkpoints) or in "
+        "the given folders, under our names or upstream's (pose_predictor.pth -> pose_predictor_40006.ckpt, "
+        "pose_predictor.yaml -> config_40006.yaml). Each file is verified, then hard-linked or copied in.",
+    )
+    import_.add_argument("dirs", nargs="*", type=Path, metavar="DIR", help="folders to search instead")
+    import_.add_argument("--smpl", type=Path, default=None, metavar="FILE", help="also add this SMPL file")
+    add_smpl_ = sub.add_parser(
+        "add-smpl",
+        help="add your own licensed SMPL neutral model",
+        description=f"SMPL is licensed: register at {SMPL_LICENSE_URL}, download the neutral model "
+        "(basicModel_neutral_lbs_10_207_0_v1.0.0.pkl), then give its path here. It is checked and converted "
+        "once to a numpy-only copy in the weights folder; nothing is ever uploaded.",
+    )
+    add_smpl_.add_argument("file", type=Path)
+    verify = sub.add_parser(
+        "verify",
+        help="build, load and run every model once; one line per model",
+        description="Build each model from the weights folder, load its files and run one forward pass on a "
+        "synthetic input. Prints ok, parameter count and time per model; exit code 1 with a one-line reason "
+        "otherwise. A file that would run code when loaded is refused.",
+    )
+    verify.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: LART_DEMO_DEVICE / auto)")
+    for p in (status, download, mirror, import_, add_smpl_, verify):
         p.add_argument("--weights", type=Path, default=None, help="weights folder (overrides LART_DEMO_WEIGHTS)")
     return parser
 
@@ -140,14 +217,29 @@ def weights_cli(argv: Sequence[str] | None = None, settings: Settings | None = N
         if args.command == "status":
             return _print_status(weights_status(settings), settings)
         if args.command == "download":
-            settings = settings.with_overrides(accept_smpl_license=args.accept_smpl_license, smpl_path=args.smpl_path)
             bars = _TqdmProgress()
             try:
                 statuses = download_weights(settings, progress=bars, only=args.only)
             finally:
                 bars.close()
             _print_status(statuses, settings)
+            print(AFTER_DOWNLOAD)
             return 0
+        if args.command == "import":
+            return _print_import(import_weights(settings, args.dirs), args.smpl, settings)
+        if args.command == "add-smpl":
+            print(f"SMPL checked and converted to {add_smpl(args.file, Path(settings.weights_dir))}")
+            return 0
+        if args.command == "verify":
+            print(f"weights folder: {Path(settings.weights_dir).resolve()}")
+            with _show_skipped_keys():
+                checks = verify_models(settings, args.device)
+            code = _print_verify(checks)
+            if code == 0:
+                recorded = lock_verified_files(settings)
+                if recorded:
+                    print(f"recorded {len(recorded)} file(s) in {LOCK_NAME} (trusted from now on)")
+            return code
         if args.command == "make-random":
             written = make_random_weights(args.dir, profile=args.profile, seed=args.seed)
             print(f"wrote {len(written)} files to {args.dir} ({RANDOM_BANNER})")

@@ -41,9 +41,7 @@ class Source:
 @dataclass(frozen=True)
 class Archive:
     id: str
-    urls: tuple[str, ...]
-    size: int | None
-    sha256: str | None
+    urls: tuple[str, ...]  # hosts in the order they are tried; the archive is streamed, never stored
     description: str = ""
 
 
@@ -86,8 +84,7 @@ def load_manifest(path: Path | None = None) -> Manifest:
     except (OSError, json.JSONDecodeError) as exc:
         raise WeightsError(f"Cannot read the weights manifest {path}: {exc}") from exc
     archives = {
-        key: Archive(key, tuple(a["urls"]), a.get("size"), a.get("sha256"), a.get("description", ""))
-        for key, a in raw.get("archives", {}).items()
+        key: Archive(key, tuple(a["urls"]), a.get("description", "")) for key, a in raw.get("archives", {}).items()
     }
     stages = dict(raw.get("stages", {}))
     files = []

@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from lart_demo.notices import RANDOM_WEIGHTS_NOTICE
 from lart_demo.errors import WeightsError
-from lart_demo.weights.files import WeightFiles, atomic_write_bytes
+from lart_demo.atomic import atomic_write_bytes
+from lart_demo.notices import RANDOM_WEIGHTS_NOTICE
+from lart_demo.weights.files import WeightFiles
 from lart_demo.weights.manifest import load_manifest
 from lart_demo.weights.smpl import convert_smpl
 
@@ -123,16 +124,16 @@ def _random_writer(name: str) -> Callable[..., list[Path]]:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise WeightsError(f"Cannot make random weights: {module_name} could not be imported ({exc}).") from exc
-    writer = getattr(module, "write_random_weights", None)
+    writer = getattr(module, f"write_random_{name}", None)
     if writer is None:
-        raise WeightsError(f"Cannot make random weights: {module_name} has no write_random_weights().")
+        raise WeightsError(f"Cannot make random weights: {module_name} has no write_random_{name}().")
     return writer
 
 
 def make_random_weights(weights_dir: Path, profile: str = "tiny", seed: int = 0) -> list[Path]:
     """Write a complete weights folder with random weights in the released formats, plus the marker.
 
-    Body-model files come from here; each model module's `write_random_weights(weights_dir, profile,
+    Body-model files come from here; each model module's `write_random_<model>(weights_dir, profile,
     seed)` writes its own config + checkpoint. Every manifest file must exist afterwards.
     """
     if profile not in ("tiny", "full"):

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
+from lart_demo.atomic import atomic_output
 from lart_demo.config import Settings
 from lart_demo.errors import WeightsError
 from lart_demo.weights.files import WeightFiles
 from lart_demo.weights.manifest import Manifest, load_manifest
-from lart_demo.weights.status import how_to_get
+from lart_demo.weights.status import SMPL_LICENSE_URL, how_to_get
 
 
 def convert_smpl(source: Path, clean: Path) -> Path:
@@ -35,15 +36,8 @@ def convert_smpl(source: Path, clean: Path) -> Path:
         shape = arrays[key].shape
         if any(want is not None and want != got for want, got in zip(prefix, shape, strict=False)):
             raise WeightsError(f"{source.name}: '{key}' has shape {shape}, which does not fit {verts} vertices.")
-    clean.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".smpl.", suffix=".npz", dir=clean.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items() if np.asarray(v).dtype != object})
-        os.replace(tmp, clean)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(clean, "wb") as fh:
+        np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items() if np.asarray(v).dtype != object})
     return clean
 
 
@@ -87,3 +81,11 @@ def ensure_smpl(settings: Settings, manifest: Manifest | None = None) -> Path:
     if reasons:
         raise WeightsError(f"The SMPL body model could not be prepared: {reasons[0]}.")
     return files.smpl_neutral_clean
+
+
+def add_smpl(source: Path, weights_dir: Path) -> Path:
+    """`weights add-smpl FILE`: the user's own licensed SMPL pickle, checked and converted into the weights folder."""
+    source = Path(source).expanduser()
+    if not source.is_file():
+        raise WeightsError(f"{source} does not exist. Download the neutral model from {SMPL_LICENSE_URL} first.")
+    return convert_smpl(source, WeightFiles(Path(weights_dir)).smpl_neutral_clean)

@@ -81,6 +81,7 @@ def test_limits_text_states_the_caps() -> None:
     assert "123 MB" in text and "first 45 s" in text and "960 px" in text and "up to 7 more" in text
 
 
+@pytest.mark.slow
 def test_weights_panel_lists_what_is_missing(tmp_path: Path, tiny_weights: Path) -> None:
     panel = weights_panel(Settings(weights_dir=tmp_path / "empty"))
     assert "model file(s) are missing" in panel
@@ -186,6 +187,7 @@ def test_with_zero_gpu_passes_errors_and_stops_on_cancel(tmp_path: Path) -> None
         with_zero_gpu(slow, FakeSpaces())(request, progress, cancel)
 
 
+@pytest.mark.slow
 def test_missing_weights_panel_is_shown_in_the_app(tmp_path: Path) -> None:
     demo = build_ui(Settings(weights_dir=tmp_path / "empty", output_dir=tmp_path / "out"))
     panels = [c for c in demo.config["components"] if c.get("props", {}).get("elem_id") == "lart-weights-missing"]

@@ -41,7 +41,11 @@ END_S = 2.0  # seconds of jump.mp4 analysed by the main run (48 frames at 24 fps
 RUN_TIMEOUT_MS = 600_000
 FINISHED = ("**Done**", "Done ·", "Error:", "Cannot start:", "Cancelled.")
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.is_file(), reason="Debian chromium (/usr/bin/chromium) is not installed")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.is_file(), reason="Debian chromium (/usr/bin/chromium) is not installed"),
+]
 
 
 class RecordingRunner:

@@ -21,8 +21,8 @@ from lart_demo.models.detector import (
     build_detector,
     filter_small,
     load_detector,
-    load_detector_model,
-    write_random_weights,
+    load_person_detector,
+    write_random_detector,
 )
 from lart_demo.weights.files import WeightFiles
 
@@ -37,7 +37,7 @@ def test_default_config_is_torchvision_maskrcnn_v2() -> None:
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> WeightFiles:
     root = tmp_path_factory.mktemp("weights")
-    write_random_weights(root, "tiny", seed=0)
+    write_random_detector(root, "tiny", seed=0)
     return WeightFiles(root)
 
 
@@ -52,7 +52,7 @@ def _first_frame(examples_dir: Path) -> np.ndarray:
 def test_tiny_detector_on_a_real_frame(tiny: WeightFiles, examples_dir: Path) -> None:
     frame = _first_frame(examples_dir)
     settings = Settings(detector_threshold=0.8)
-    detector = load_detector(tiny.detector_checkpoint, tiny.detector_config, settings, torch.device("cpu"))
+    detector = load_person_detector(tiny.detector_checkpoint, tiny.detector_config, settings, torch.device("cpu"))
     dets = detector.detect([frame, frame], [0, 1])
     assert len(dets) == 2
     d = dets[0]
@@ -62,7 +62,7 @@ def test_tiny_detector_on_a_real_frame(tiny: WeightFiles, examples_dir: Path) ->
     assert d.masks.dtype == bool and d.masks.shape == (len(d), *frame.shape[:2])
     assert (d.boxes[:, 2] > d.boxes[:, 0]).all() and (d.boxes[:, 3] > d.boxes[:, 1]).all()
     np.testing.assert_array_equal(dets[1].boxes, d.boxes)  # a batch gives each frame its own answer
-    strict = load_detector(
+    strict = load_person_detector(
         tiny.detector_checkpoint, tiny.detector_config, Settings(detector_threshold=0.99), torch.device("cpu")
     )
     assert len(strict.detect([frame], [0])[0]) < len(d)
@@ -74,14 +74,14 @@ def test_strict_loading(tiny: WeightFiles, tmp_path: Path) -> None:
     broken = tmp_path / "broken.pth"
     torch.save(state, broken)
     with pytest.raises(ModelError, match=r"roi_heads\.box_predictor\.cls_score\.weight"):
-        load_detector_model(broken, tiny.detector_config)
+        load_detector(broken, tiny.detector_config)
     bad_config = tmp_path / "detector.json"
     bad_config.write_text(json.dumps({"backbone": "resnet18", "colour": "blue"}))
     with pytest.raises(WeightsError, match="colour"):
-        load_detector_model(tiny.detector_checkpoint, bad_config)
+        load_detector(tiny.detector_checkpoint, bad_config)
     # the released architecture (no detector.json) does not fit the tiny file: a clear error, not a crash
     with pytest.raises(ModelError, match="mis-shaped"):
-        load_detector_model(tiny.detector_checkpoint, tmp_path / "absent.json")
+        load_detector(tiny.detector_checkpoint, tmp_path / "absent.json")
 
 
 def test_known_boxes_and_size_filter() -> None:

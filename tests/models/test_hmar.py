@@ -20,7 +20,7 @@ from lart_demo.models.hmar import (
     load_hmar,
     load_uv_encoder,
     process_uv_image,
-    write_random_weights,
+    write_random_hmar,
 )
 from lart_demo.weights.files import WeightFiles
 
@@ -44,7 +44,7 @@ def read_schema(schema_file: Path, section_prefix: str) -> dict[str, tuple[tuple
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("weights")
-    written = write_random_weights(root, "tiny", seed=3)
+    written = write_random_hmar(root, "tiny", seed=3)
     assert written == [WeightFiles(root).hmar_checkpoint, WeightFiles(root).texture]
     return written[0]
 
@@ -187,12 +187,21 @@ def _save(tmp_path: Path, tensors: dict[str, torch.Tensor], name: str = "hmar.pt
     return path
 
 
-def test_unexpected_key_is_named(tmp_path: Path) -> None:
-    _, tensors = _tiny_state()
-    tensors["hmar.backbone.extra_conv.weight"] = torch.zeros(3)
-    tensors["hmar.optimizer_thing"] = torch.zeros(1)  # ignored, as upstream (no HMAR group in the name)
-    with pytest.raises(ModelError, match=r"unexpected keys.*backbone\.extra_conv\.weight"):
-        load_hmar(_save(tmp_path, tensors), TINY_CONFIG)
+def test_stray_and_duplicate_keys_load_as_upstream(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    model, tensors = _tiny_state()
+    tensors["hmar.backbone.extra_conv.weight"] = torch.zeros(3)  # not read by the forward: skipped, listed
+    tensors["hmar.optimizer_thing"] = torch.zeros(1)  # ignored silently, as upstream (no HMAR group in the name)
+    del tensors["hmar.backbone.conv1m.weight"]  # the unused 4-channel stem is not required
+    # upstream cuts 5 characters, so 'hmar.' and 'ema_.' copies map onto one key: the later entry wins, as in
+    # upstream's dict
+    tensors["ema_.smplx_head.fc1.bias"] = torch.full_like(tensors["hmar.smplx_head.fc1.bias"], 7.0)
+    with caplog.at_level("INFO"):
+        loaded = load_hmar(_save(tmp_path, tensors), TINY_CONFIG)
+    assert torch.all(loaded.smpl_head.fc1.bias == 7.0)
+    skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(skipped) == 1 and "backbone.extra_conv.weight" in skipped[0] and "backbone.conv1m.weight" in skipped[0]
+    assert "optimizer_thing" not in skipped[0]
+    torch.testing.assert_close(loaded.backbone.conv1.weight, model.backbone.conv1.weight)
 
 
 def test_missing_and_misshaped_keys_are_named(tmp_path: Path) -> None:

@@ -15,14 +15,16 @@ import yaml
 from lart_demo.errors import ModelError, WeightsError
 from lart_demo.models.hmr2 import (
     build_hmr2,
+    checkpoint_config,
+    checkpoint_filter_fn,
+    hmr2_config_from_mapping,
     load_hmr2,
-    parse_config,
     read_checkpoint,
-    read_config,
+    read_hmr2_config,
     released_config,
     rot6d_to_rotmat,
     tiny_config,
-    write_random_weights,
+    write_random_hmr2,
 )
 from lart_demo.models.smpl import load_smpl
 from lart_demo.weights.files import WeightFiles
@@ -55,17 +57,16 @@ def test_full_config_matches_released_schema(reference_dir: Path) -> None:
 @pytest.fixture(scope="module")
 def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> WeightFiles:
     root = tmp_path_factory.mktemp("weights")
-    paths = write_random_weights(root, profile="tiny", seed=0)
+    paths = write_random_hmr2(root, profile="tiny", seed=0)
     files = WeightFiles(root)
     assert files.hmr2_checkpoint in paths and files.hmr2_config in paths
     return files
 
 
 def test_tiny_weights_roundtrip_and_forward(tiny_weights: WeightFiles, smpl_dir: Path) -> None:
-    config = read_config(tiny_weights.hmr2_config)
-    assert parse_config(config) == parse_config(tiny_config())
+    assert read_hmr2_config(tiny_weights.hmr2_config) == hmr2_config_from_mapping(tiny_config())
     model = load_hmr2(tiny_weights.hmr2_checkpoint, tiny_weights.hmr2_config)
-    state, cfg = read_checkpoint(tiny_weights.hmr2_checkpoint)
+    state = checkpoint_filter_fn(read_checkpoint(tiny_weights.hmr2_checkpoint))
     for key, value in model.state_dict().items():
         assert torch.equal(value, state[key].to(value.dtype)), key
     smpl = load_smpl(smpl_dir / "SMPL_NEUTRAL.pkl", tiny_weights.smpl_to_j19)
@@ -91,22 +92,34 @@ def _save(path: Path, state: dict, cfg: object = None) -> None:
     torch.save({"state_dict": state, "hyper_parameters": {"cfg": cfg or {}}}, path)
 
 
-def test_missing_misshaped_and_unexpected_keys_fail_loudly(tiny_weights: WeightFiles, tmp_path: Path) -> None:
-    state, _ = read_checkpoint(tiny_weights.hmr2_checkpoint)
+def test_missing_and_misshaped_keys_fail_stray_keys_are_listed(
+    tiny_weights: WeightFiles, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    state = checkpoint_filter_fn(read_checkpoint(tiny_weights.hmr2_checkpoint))
     cases = {
         "missing": ({k: v for k, v in state.items() if k != "smpl_head.decpose.weight"}, "smpl_head.decpose.weight"),
         "mis-shaped": ({**state, "backbone.pos_embed": torch.zeros(1, 5, 3)}, "backbone.pos_embed"),
-        "unexpected": ({**state, "backbone.extra.weight": torch.zeros(1)}, "backbone.extra.weight"),
     }
     for name, (bad, key) in cases.items():
         path = tmp_path / f"{name}.ckpt"
         _save(path, bad)
         with pytest.raises(ModelError, match=key.replace(".", r"\.")):
             load_hmr2(path, tiny_weights.hmr2_config)
-    # groups inference does not use are ignored on purpose (training discriminator, licensed SMPL buffers)
-    extra = {**state, "discriminator.D_conv1.weight": torch.zeros(32, 9, 1, 1), "smpl.v_template": torch.zeros(3)}
+    # keys the forward never reads are skipped (upstream loads with strict=False) and listed in ONE info line
+    extra = {
+        **state,
+        "discriminator.D_conv1.weight": torch.zeros(32, 9, 1, 1),
+        "discriminator.D_conv1.bias": torch.zeros(32),
+        "smpl.v_template": torch.zeros(3),
+        "backbone.extra.weight": torch.zeros(1),
+    }
     _save(tmp_path / "extra.ckpt", extra)
-    load_hmr2(tmp_path / "extra.ckpt", tiny_weights.hmr2_config)
+    with caplog.at_level("INFO", logger="lart_demo.models.checkpoint"):
+        load_hmr2(tmp_path / "extra.ckpt", tiny_weights.hmr2_config)
+    lines = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(lines) == 1
+    assert "skipped 5 key(s)" in lines[0] and "initialized" in lines[0] and "discriminator.* (2)" in lines[0]
+    assert "backbone.extra.weight" in lines[0] and "smpl.v_template" in lines[0]
 
 
 def test_not_a_checkpoint(tmp_path: Path, tiny_weights: WeightFiles) -> None:
@@ -139,14 +152,14 @@ def _yacs_cfgnode_class(monkeypatch: pytest.MonkeyPatch) -> type:
 def test_released_container_with_pickled_cfgnode(
     tiny_weights: WeightFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    state, _ = read_checkpoint(tiny_weights.hmr2_checkpoint)
+    state = checkpoint_filter_fn(read_checkpoint(tiny_weights.hmr2_checkpoint))
     config = tiny_config()
     cfg_node = _yacs_cfgnode_class(monkeypatch)(config)
     path = tmp_path / "released.ckpt"
     _save(path, state, cfg_node)
     monkeypatch.delitem(sys.modules, "yacs.config")
     monkeypatch.delitem(sys.modules, "yacs")
-    loaded_state, loaded_cfg = read_checkpoint(path)
+    loaded_cfg = checkpoint_config(read_checkpoint(path))
     assert yaml.safe_load(yaml.safe_dump(loaded_cfg)) == yaml.safe_load(yaml.safe_dump(config))
     load_hmr2(path, tiny_weights.hmr2_config)
 

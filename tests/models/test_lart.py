@@ -20,7 +20,7 @@ from lart_demo.models.lart import (
     read_lart_checkpoint,
     read_lart_config,
     tiny_lart_config,
-    write_random_weights,
+    write_random_lart,
 )
 from lart_demo.weights.files import WeightFiles
 
@@ -59,7 +59,7 @@ def _save_ckpt(path: Path, model: LART, drop: str | None = None, extra: dict | N
 
 @pytest.fixture()
 def tiny_files(tmp_path: Path) -> WeightFiles:
-    write_random_weights(tmp_path, profile="tiny", seed=1, appearance_dim=24)
+    write_random_lart(tmp_path, profile="tiny", seed=1, appearance_dim=24)
     return WeightFiles(tmp_path)
 
 
@@ -84,7 +84,7 @@ def test_missing_encoder_key_is_rejected_by_name(tmp_path: Path, tiny_files: Wei
         load_lart(bad, tiny_files.lart_config)
 
 
-def test_mis_shaped_and_unexpected_keys_are_rejected(tmp_path: Path, tiny_files: WeightFiles) -> None:
+def test_mis_shaped_keys_are_rejected_stray_keys_skipped(tmp_path: Path, tiny_files: WeightFiles) -> None:
     model = load_lart(tiny_files.lart_checkpoint, tiny_files.lart_config)
     state = {"encoder." + k: v for k, v in model.state_dict().items()}
     state["encoder.mask_token"] = torch.zeros(3)
@@ -92,8 +92,7 @@ def test_mis_shaped_and_unexpected_keys_are_rejected(tmp_path: Path, tiny_files:
     with pytest.raises(ModelError, match="mask_token"):
         load_lart(tmp_path / "shape.ckpt", tiny_files.lart_config)
     extra = _save_ckpt(tmp_path / "extra.ckpt", model, extra={"encoder.interaction.weight": torch.zeros(2)})
-    with pytest.raises(ModelError, match="interaction.weight"):
-        load_lart(extra, tiny_files.lart_config)
+    assert torch.equal(load_lart(extra, tiny_files.lart_config).mask_token, model.mask_token)  # stray: skipped
 
 
 def test_unused_modules_optional_and_non_encoder_keys_dropped(tmp_path: Path, tiny_files: WeightFiles) -> None:
@@ -125,7 +124,7 @@ def test_lightning_checkpoint_with_omegaconf_hyper_parameters(tmp_path: Path, ti
     ckpt["pytorch-lightning_version"] = "2.0.0"
     torch.save(ckpt, tmp_path / "lightning.ckpt")
     state = read_lart_checkpoint(tmp_path / "lightning.ckpt")  # weights_only=True with inert stand-ins
-    assert "encoder.mask_token" in state
+    assert "encoder.mask_token" in state["state_dict"]
 
 
 def test_checkpoint_with_code_is_refused(tmp_path: Path) -> None:
@@ -192,8 +191,8 @@ def test_masked_tokens_do_not_influence_others() -> None:
 def test_random_lart_appearance_width_follows_random_mvit(tmp_path: Path) -> None:
     from lart_demo.models import mvit
 
-    mvit.write_random_weights(tmp_path, profile="tiny")
-    write_random_weights(tmp_path, profile="tiny")
+    mvit.write_random_mvit(tmp_path, profile="tiny")
+    write_random_lart(tmp_path, profile="tiny")
     files = WeightFiles(tmp_path)
     width = mvit.load_mvit_from_weights(tmp_path).feature_dim
     assert read_lart_config(files.lart_config).appearance.dim == width

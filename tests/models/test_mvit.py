@@ -21,7 +21,7 @@ from lart_demo.models.mvit import (
     mvit_config_from_dict,
     read_mvit_config,
     rel_pos_index,
-    write_random_weights,
+    write_random_mvit,
 )
 from lart_demo.safe_load import load_torch
 from lart_demo.weights.files import WeightFiles
@@ -72,7 +72,7 @@ def test_rel_pos_index_uses_the_fork_float32_order() -> None:
 @pytest.fixture(scope="module")
 def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> WeightFiles:
     root = tmp_path_factory.mktemp("mvit_weights")
-    write_random_weights(root, "tiny", seed=3)
+    write_random_mvit(root, "tiny", seed=3)
     return WeightFiles(root)
 
 
@@ -103,10 +103,16 @@ def test_missing_key_is_rejected_by_name(tiny_weights: WeightFiles, tmp_path: Pa
         load_mvit(path, tiny_weights.mvit_config)
 
 
-def test_unexpected_and_misshaped_keys_are_rejected(tiny_weights: WeightFiles, tmp_path: Path) -> None:
+def test_stray_keys_are_skipped_and_misshaped_keys_rejected(
+    tiny_weights: WeightFiles, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # the fork's loader keeps only keys whose name and shape match: a stray key is skipped and listed once
     path = _rewrite(tiny_weights, tmp_path, lambda sd: sd.update(pos_embed_spatial=torch.zeros(1, 4, 16)))
-    with pytest.raises(ModelError, match="pos_embed_spatial"):
+    with caplog.at_level(logging.INFO, logger="lart_demo.models.checkpoint"):
         load_mvit(path, tiny_weights.mvit_config)
+    assert [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()] == [
+        "AVA MViT checkpoint: skipped 1 key(s) the forward never reads: pos_embed_spatial"
+    ]
     path = _rewrite(tiny_weights, tmp_path, lambda sd: sd.update({"norm.weight": torch.ones(7)}))
     with pytest.raises(ModelError, match=r"norm\.weight"):
         load_mvit(path, tiny_weights.mvit_config)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lart_demo.config import Settings
-from lart_demo.models.lart import write_random_weights as write_random_lart
+from lart_demo.models.lart import write_random_lart
 from lart_demo.pipeline.cache import cache_key, output_settings, weights_identity
 from lart_demo.weights.files import WeightFiles
 

@@ -82,6 +82,7 @@ def _silhouette(renderer, vertices, faces, camera):
     return renderer.render([MeshInstance(vertices, (200, 100, 50))], faces, camera).alpha > 0.5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["gl", "cpu"])
 @pytest.mark.parametrize(("height", "width"), SIZES)
 def test_mesh_pixels_land_on_the_projection(backend, height, width, smpl, bodies):
@@ -327,6 +328,7 @@ def test_fallback_when_opengl_is_unusable(monkeypatch):
     assert "egl exploded" in backends.create_mesh_renderer("egl").notice
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("platform", ["egl", "osmesa"])
 def test_gl_platform_probe_in_a_child_process(platform):
     import ctypes.util

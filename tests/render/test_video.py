@@ -20,9 +20,8 @@ from lart_demo.render.video import (
     RenderPerson,
     Sighting,
     best_sightings,
-    contact_sheet,
     render_video,
-    write_track_thumbnails,
+    with_track_thumbnails,
 )
 from lart_demo.video.io import iter_frames, open_clip
 
@@ -59,6 +58,7 @@ def bodies(smpl):
     return posed_bodies(smpl, 2, seed=5)
 
 
+@pytest.mark.slow
 def test_jump_render_is_browser_playable_at_source_fps(tmp_path, examples_dir, smpl, bodies):
     clip = open_clip(examples_dir / "jump.mp4", Settings())
     n_frames, fps = clip.n_frames, clip.fps
@@ -160,19 +160,12 @@ def test_thumbnail_is_the_crop_at_the_most_confident_detection(tmp_path):
     sightings = [Sighting(7, i, score, box) for i, score in enumerate([0.5, 0.9, 0.95, 0.7, 0.95, 0.1])]
     sightings += [Sighting(2, 5, 0.3, box)]
     assert best_sightings(sightings)[7].frame_index == 2  # highest score, earliest on ties
-    paths = write_track_thumbnails(frames(), sightings, tmp_path / "thumbs", size=64)
-    assert set(paths) == {7, 2}
-    thumb = cv2.cvtColor(cv2.imread(str(paths[7])), cv2.COLOR_BGR2RGB)
+    passed = list(with_track_thumbnails(frames(), sightings, tmp_path / "thumbs", size=64))
+    assert [i for i, _ in passed] == list(range(6))  # every frame goes on to the renderer, unchanged
+    assert sorted(p.name for p in (tmp_path / "thumbs").iterdir()) == ["track_2.png", "track_7.png"]
+    thumb = cv2.cvtColor(cv2.imread(str(tmp_path / "thumbs" / "track_7.png")), cv2.COLOR_BGR2RGB)
     assert thumb.shape == (64, 64, 3)
     np.testing.assert_array_equal(thumb[32, 32], (80, 175, 100))  # frame 2's colour
-    sheet = contact_sheet(paths, tmp_path / "sheet.png", columns=4)
-    assert cv2.imread(str(sheet)).shape == (64, 128, 3)
-
-
-def test_thumbnail_frame_missing_from_the_stream_is_an_error(tmp_path):
-    frames = ((i, np.zeros((50, 50, 3), np.uint8)) for i in range(3))
-    with pytest.raises(VideoError, match="tracks \\[1\\]"):
-        write_track_thumbnails(frames, [Sighting(1, 10, 0.9, np.array([0, 0, 10, 10]))], tmp_path)
 
 
 # ---------------------------------------------------------------------------------------------------- browser

@@ -13,7 +13,7 @@ from track_factory import lart_track
 from lart_demo.config import Settings
 from lart_demo.contracts import Track
 from lart_demo.errors import InputError, ModelError, WeightsError
-from lart_demo.models.lart import LART, build_lart, randomise_weights, tiny_lart_config, write_random_weights
+from lart_demo.models.lart import LART, build_lart, randomise_weights, tiny_lart_config, write_random_lart
 from lart_demo.models.pose_normalisation import normalisation_from_mean_std, read_mean_std
 from lart_demo.stages.actions import load_action_models, plan_windows, predict_actions, window_masks
 from lart_demo.weights.files import WeightFiles
@@ -145,7 +145,7 @@ def test_mean_std_files(tmp_path: Path, mean_std: np.ndarray) -> None:
 
 
 def test_load_action_models_from_random_weights(tmp_path: Path, mean_std: np.ndarray) -> None:
-    write_random_weights(tmp_path, profile="tiny", appearance_dim=APP_DIM)
+    write_random_lart(tmp_path, profile="tiny", appearance_dim=APP_DIM)
     files = WeightFiles(tmp_path)
     files.mean_std.parent.mkdir(parents=True, exist_ok=True)
     np.save(files.mean_std, mean_std)

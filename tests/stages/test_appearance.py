@@ -13,7 +13,7 @@ import torch
 from track_factory import lart_track
 
 from lart_demo.errors import VideoError
-from lart_demo.models.mvit import TINY_MVIT_YAML, MViT, load_mvit, mvit_config_from_dict, write_random_weights
+from lart_demo.models.mvit import TINY_MVIT_YAML, MViT, load_mvit, mvit_config_from_dict, write_random_mvit
 from lart_demo.stages.appearance import (
     AppearanceConfig,
     AppearanceExtractor,
@@ -37,7 +37,7 @@ N_FRAMES, HEIGHT, WIDTH = 60, 72, 128
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> MViT:
     files = WeightFiles(tmp_path_factory.mktemp("mvit"))
-    write_random_weights(files.root, "tiny", seed=1)
+    write_random_mvit(files.root, "tiny", seed=1)
     return load_mvit(files.mvit_checkpoint, files.mvit_config)
 
 
@@ -194,7 +194,7 @@ def test_input_format_rgb_feeds_bgr_like_upstream() -> None:
 
 
 def test_weights_dir_layout(tmp_path: Path) -> None:
-    paths = write_random_weights(tmp_path, "tiny")
+    paths = write_random_mvit(tmp_path, "tiny")
     files = WeightFiles(tmp_path)
     assert paths == [files.mvit_config, files.mvit_checkpoint]
     assert all(p.is_file() for p in paths)

@@ -26,8 +26,8 @@ from lart_demo.weights.files import WeightFiles
 def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Tiny random HMR2 + detector weights and a random SMPL-format body (the product needs no ../shared)."""
     root = tmp_path_factory.mktemp("weights")
-    hmr2_module.write_random_weights(root, "tiny", seed=0)
-    detector_module.write_random_weights(root, "tiny", seed=0)
+    hmr2_module.write_random_hmr2(root, "tiny", seed=0)
+    detector_module.write_random_detector(root, "tiny", seed=0)
     write_random_smpl(WeightFiles(root).smpl_neutral_clean, seed=0)
     return root
 
@@ -45,6 +45,7 @@ def jump_people(examples_dir: Path, settings: Settings) -> tuple[list[FramePeopl
     return frames, calls
 
 
+@pytest.mark.slow
 def test_jump_clip_gives_one_record_list_per_frame(jump_people: tuple[list[FramePeople], list[tuple]]) -> None:
     frames, calls = jump_people
     assert len(frames) == 171

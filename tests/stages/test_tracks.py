@@ -4,6 +4,8 @@ array contents; these cover what the recorder writes and the file round trip).""
 from __future__ import annotations
 
 import pickle
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,7 +16,6 @@ from lart_demo.stages.tracking.phalp import Tracker, TrackerConfig
 from lart_demo.stages.tracking.tracks import (
     ResultsRecorder,
     build_fast_tracks,
-    decode_mask_rle,
     encode_mask_rle,
     frame_key,
     read_results,
@@ -34,6 +35,34 @@ def _runs(mask: np.ndarray) -> list[int]:
             value, count = not value, 1
     runs.append(count)
     return runs
+
+
+def decode_mask_rle(rle: Mapping[str, Any]) -> np.ndarray:
+    """Inverse of `encode_mask_rle` (pycocotools' decoder, for the round trip)."""
+    h, w = rle["size"]
+    counts: list[int] = []
+    s = rle["counts"]
+    p = 0
+    while p < len(s):
+        x, k, more = 0, 0, True
+        while more:
+            c = ord(s[p]) - 48
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p += 1
+            k += 1
+            if not more and (c & 0x10):
+                x |= -1 << (5 * k)
+        if len(counts) > 2:
+            x += counts[-2]
+        counts.append(x)
+    flat = np.zeros(h * w, dtype=bool)
+    pos, value = 0, False
+    for count in counts:
+        flat[pos : pos + count] = value
+        pos += count
+        value = not value
+    return flat.reshape((w, h)).T
 
 
 def test_rle_known_strings() -> None:

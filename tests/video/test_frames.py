@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from video_helpers import read_frame
 
 from lart_demo.config import Settings
 from lart_demo.errors import InputError, VideoError
 from lart_demo.video.frames import natural_key, open_frames
-from lart_demo.video.io import iter_frames, read_frame
+from lart_demo.video.io import iter_frames
 
 
 def numbered_image(i: int, size: tuple[int, int] = (96, 80)) -> np.ndarray:

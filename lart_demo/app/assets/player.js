@@ -153,6 +153,24 @@
     root.dataset.frameDrawn = String(Math.floor(v.currentTime * st.fps + 1e-6));
   }
 
+  // the actions.vtt text track: the button and the video's own CC menu both switch it
+  function setCaptions(root, st, on) {
+    const track = st.video && st.video.textTracks[0];
+    if (track) track.mode = on ? "showing" : "hidden";
+    const cc = root.querySelector("button.lp-cc");
+    if (cc) { cc.setAttribute("aria-pressed", String(on)); cc.textContent = on ? "Captions: on" : "Captions: off"; }
+    root.dataset.captions = on ? "showing" : "hidden";
+  }
+
+  // the 3D view (a Gradio slider + Model3D beside the player) follows the scrubber
+  function push3dFrame(frame) {
+    const range = document.querySelector("#lart-3d-frame input[type=range]");
+    if (!range || range.value === String(frame)) return;
+    range.value = String(frame);
+    range.dispatchEvent(new Event("input", { bubbles: true }));
+    range.dispatchEvent(new Event("change", { bubbles: true }));
+  }
+
   function seekTo(root, st, t) {
     t = Math.min(Math.max(t, 0), st.duration);
     if (st.video) st.video.currentTime = t;
@@ -169,6 +187,8 @@
     const b = ev.target.closest("button.lp-person");
     const root = rootEl(), st = state(root);
     if (b && st) { select(root, st, b.dataset.tid); return; }
+    const cc = ev.target.closest("button.lp-cc");
+    if (cc && st) { setCaptions(root, st, cc.getAttribute("aria-pressed") !== "true"); return; }
     const seg = ev.target.closest("button.lp-seg");
     if (seg && st) seekTo(root, st, Number(seg.dataset.t) + 1e-3);
   });
@@ -219,6 +239,7 @@
     if (st.video) st.video.pause();
     seekTo(root, st, (frame + 0.5) / st.fps);
     drawBars(root, st, frame);
+    push3dFrame(frame);
   });
 
   // media events do not bubble: listen in the capture phase

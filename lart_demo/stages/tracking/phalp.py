@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import Any, Protocol
 
@@ -74,13 +74,6 @@ class TrackerConfig:
     def lart_demo(cls, **changes: Any) -> TrackerConfig:
         """The configuration brjathu/LART scripts/demo.py tracks with: boxes under 100x200 px are dropped."""
         return replace(cls(small_w=100, small_h=200), **changes)
-
-    @classmethod
-    def from_phalp(cls, phalp: dict[str, Any], **changes: Any) -> TrackerConfig:
-        """From an upstream `cfg.phalp` mapping (e.g. a golden case's config.json); unknown keys are ignored."""
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in phalp.items() if k in known}
-        return replace(cls(**values), **changes)
 
     def __post_init__(self) -> None:
         if self.distance_type not in ("EQ_019", "EQ_010"):

@@ -62,10 +62,6 @@ class TrackingResult:
         ids = {int(t) for frame in self.results.values() for t in frame["tracked_ids"]}
         return sorted(ids)
 
-    def frames_of(self, tid: int) -> list[int]:
-        """Frame indices where `tid` was detected (tracked_time 0)."""
-        return [i for i, k in enumerate(self.frame_keys) if tid in self.results[k]["tracked_ids"]]
-
     def boxes_of(self, tid: int) -> dict[int, np.ndarray]:
         """Frame index -> detected box (x, y, w, h) of `tid`."""
         out = {}
@@ -190,7 +186,7 @@ def load_tracking_models(weights: WeightFiles, settings: Settings) -> TrackingMo
     device = resolve_device(settings.device)
     hmar = load_hmar(weights.hmar_checkpoint, device=device)
     pose_predictor = load_pose_predictor(
-        weights.pose_predictor_checkpoint, weights.pose_predictor_config, weights.mean_std, device=device
+        weights.pose_predictor_checkpoint, weights.pose_predictor_config, device, mean_std=weights.mean_std
     )
     return TrackingModels(hmar=hmar, pose_predictor=pose_predictor, device=device)
 

@@ -81,34 +81,6 @@ def encode_mask_rle(mask: np.ndarray) -> dict[str, Any]:
     return {"size": [int(h), int(w)], "counts": "".join(chars)}
 
 
-def decode_mask_rle(rle: Mapping[str, Any]) -> np.ndarray:
-    """Inverse of `encode_mask_rle`."""
-    h, w = rle["size"]
-    counts: list[int] = []
-    s = rle["counts"]
-    p = 0
-    while p < len(s):
-        x, k, more = 0, 0, True
-        while more:
-            c = ord(s[p]) - 48
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            p += 1
-            k += 1
-            if not more and (c & 0x10):
-                x |= -1 << (5 * k)
-        if len(counts) > 2:
-            x += counts[-2]
-        counts.append(x)
-    flat = np.zeros(h * w, dtype=bool)
-    pos, value = 0, False
-    for count in counts:
-        flat[pos : pos + count] = value
-        pos += count
-        value = not value
-    return flat.reshape((w, h)).T
-
-
 # ---- per-frame records ------------------------------------------------------------------------------
 def observation_record(
     obs: PersonObservation, key: str, image_size: tuple[int, int], detection_index: int

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import pathlib
 import tempfile
+from dataclasses import fields, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,7 +23,8 @@ from golden.cases.compare import assert_close, assert_equal, assert_rel
 from lart_demo.contracts import PersonObservation
 from lart_demo.models.camera import FOCAL_LENGTH, RENDER_SIZE, person_3d_parameters
 from lart_demo.models.checkpoint import assign_state_dict
-from lart_demo.models.hmar import UVAutoencoder, hmar_state_dict_from_checkpoint
+from lart_demo.models.hmar import UVAutoencoder
+from lart_demo.models.hmar import checkpoint_filter_fn as hmar_checkpoint_filter_fn
 from lart_demo.models.pose_predictor import load_pose_predictor
 from lart_demo.models.smpl import load_smpl
 from lart_demo.safe_load import load_torch
@@ -34,7 +37,7 @@ class _UVEncoder:
     """The encoder half of HMAR's UV autoencoder: all the association uses of HMAR (and all this case ships)."""
 
     def __init__(self, path: pathlib.Path) -> None:
-        sd = hmar_state_dict_from_checkpoint(load_torch(path))
+        sd = hmar_checkpoint_filter_fn(load_torch(path))
         enc = {k[len("encoding_head.") :]: v for k, v in sd.items() if k.startswith("encoding_head.")}
         channels = tuple(int(enc[f"{c}.weight"].shape[0]) for c in ENCODER_CONVS)
         self.head = UVAutoencoder(channels, with_decoder=False).eval()  # type: ignore[arg-type]
@@ -51,7 +54,7 @@ def _pose_predictor(case_dir: pathlib.Path, config: dict, mean_std: np.ndarray):
         cfg_path.write_text(yaml.safe_dump({"configs": config["pose_predictor_configs"]}))
         ms_path = pathlib.Path(tmp) / "mean_std.npy"
         np.save(ms_path, mean_std)
-        return load_pose_predictor(case_dir / "checkpoint.ckpt", cfg_path, ms_path)
+        return load_pose_predictor(case_dir / "checkpoint.ckpt", cfg_path, mean_std=ms_path)
 
 
 def _observations(inp: dict[str, np.ndarray], out: dict[str, np.ndarray]) -> list[list[PersonObservation]]:
@@ -115,6 +118,12 @@ def _ids(row: np.ndarray) -> list[int]:
     return [int(v) for v in row if v >= 0]
 
 
+def config_from_phalp(phalp: dict[str, Any], **changes: Any) -> TrackerConfig:
+    """Our tracker configuration from the case's upstream `cfg.phalp` mapping; keys we do not have are ignored."""
+    known = {f.name for f in fields(TrackerConfig)}
+    return replace(TrackerConfig(**{k: v for k, v in phalp.items() if k in known}), **changes)
+
+
 def check(case_dir: pathlib.Path) -> None:
     config = json.loads((case_dir / "config.json").read_text())
     with np.load(case_dir / "inputs.npz") as f:
@@ -124,8 +133,8 @@ def check(case_dir: pathlib.Path) -> None:
     assert float(config["EXTRA.FOCAL_LENGTH"]) == FOCAL_LENGTH and int(config["render.res"]) == RENDER_SIZE
     # every pair's appearance term is computed for the comparison; the default skips pairs already
     # decided by the other factors, which must not change the capped costs (checked every frame)
-    tracker_config = TrackerConfig.from_phalp(config["phalp"], skip_decided_appearance=False)
-    fast_config = TrackerConfig.from_phalp(config["phalp"])
+    tracker_config = config_from_phalp(config["phalp"], skip_decided_appearance=False)
+    fast_config = config_from_phalp(config["phalp"])
     assert fast_config.skip_decided_appearance
     encoder = _UVEncoder(case_dir / "checkpoint.pth")
     predictor = _pose_predictor(case_dir, config, inp["mean_std"])

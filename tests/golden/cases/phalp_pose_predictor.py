@@ -24,7 +24,7 @@ def check(case_dir: pathlib.Path) -> None:
         config_path.write_text(yaml.safe_dump({"configs": case_config["configs"]}))
         mean_std_path = pathlib.Path(tmp) / "mean_std.npy"
         np.save(mean_std_path, inputs["mean_std"])
-        model = load_pose_predictor(case_dir / "checkpoint.ckpt", config_path, mean_std_path)
+        model = load_pose_predictor(case_dir / "checkpoint.ckpt", config_path, mean_std=mean_std_path)
 
     en_pose = torch.from_numpy(inputs["en_pose"])
     en_time = torch.from_numpy(inputs["en_time"])
