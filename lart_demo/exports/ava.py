@@ -20,8 +20,8 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
+from lart_demo.atomic import atomic_write_text
 from lart_demo.contracts import Result
-from lart_demo.exports.text import atomic_write_text
 
 
 def video_id(result: Result) -> str:

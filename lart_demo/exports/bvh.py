@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from lart_demo.atomic import atomic_write_text
 from lart_demo.exports.motion import CAMERA_TO_Y_UP, SMPL_JOINT_NAMES, SMPL_PARENTS, PersonMotion, rest_joints
-from lart_demo.exports.text import atomic_write_text
 
 CAMERA_TO_BVH = CAMERA_TO_Y_UP
 EULER_ORDER = "ZXY"  # intrinsic, matching the CHANNELS lines below

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lart_demo.atomic import atomic_write_text
 from lart_demo.contracts import Result, TrackResult
-from lart_demo.exports.text import atomic_write_text
 from lart_demo.notices import RANDOM_WEIGHTS_NOTICE
 
 MIN_CUE_S = 0.3

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from lart_demo.atomic import atomic_write_text
 from lart_demo.contracts import Result
 from lart_demo.errors import InputError
-from lart_demo.exports.text import atomic_write_text
 from lart_demo.labels import AVA_ACTION_NAMES
 from lart_demo.notices import RANDOM_WEIGHTS_NOTICE
 

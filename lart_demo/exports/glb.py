@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from lart_demo.atomic import atomic_write_bytes
 from lart_demo.errors import InputError
 from lart_demo.exports.motion import CAMERA_TO_Y_UP
-from lart_demo.exports.text import atomic_write_bytes
 from lart_demo.pipeline.results import read_result_json
 from lart_demo.render.colors import ghost_color, track_color
 

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from lart_demo.atomic import atomic_write_bytes
 from lart_demo.exports.motion import PersonMotion
-from lart_demo.exports.text import atomic_write_bytes
 from lart_demo.render.camera import frame_camera
 
 COORDINATE_FRAME = "camera (OpenCV axes: x right, y down, z forward), metres"

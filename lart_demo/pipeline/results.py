@@ -47,14 +47,13 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from lart_demo.atomic import atomic_output, atomic_write_text
 from lart_demo.contracts import ClipMeta, Result, TrackResult
 from lart_demo.errors import InputError
 from lart_demo.notices import RANDOM_WEIGHTS_NOTICE
@@ -139,7 +138,7 @@ def result_from_dict(data: dict[str, Any]) -> Result:
 
 def write_result_json(result: Result, path: str | Path) -> Path:
     text = json.dumps(result_to_dict(result), indent=1, allow_nan=False)
-    return _atomic_write_text(Path(path), text + "\n")
+    return atomic_write_text(Path(path), text + "\n")
 
 
 def read_result_json(path: str | Path) -> Result:
@@ -193,18 +192,11 @@ def write_actions_csv(result: Result, path: str | Path) -> Path:
             row += [_fmt(p, PROB_DECIMALS) for p in probs[i]]
             rows.append((int(frame), track.track_id, row))
     rows.sort(key=lambda r: (r[0], r[1]))
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(header)
-            writer.writerows(r[2] for r in rows)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_output(Path(path), "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(r[2] for r in rows)
+    return Path(path)
 
 
 def _fmt(value: float, decimals: int) -> str:
@@ -248,16 +240,3 @@ def _track_from_dict(data: dict[str, Any], num_actions: int) -> TrackResult:
         thumbnail=data.get("thumbnail"),
         action_probs=probs,
     )
-
-
-def _atomic_write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lart_demo.atomic import atomic_output
 from lart_demo.config import Settings
-from lart_demo.progress import ProgressFn, no_progress
 from lart_demo.errors import WeightsError
+from lart_demo.progress import ProgressFn, no_progress
 from lart_demo.weights import lock
 from lart_demo.weights.files import WeightFiles
 from lart_demo.weights.manifest import Archive, Manifest, ManifestFile, load_manifest
@@ -286,14 +287,8 @@ def _install(path: Path, target: Path) -> None:
     if path.parent.resolve() == target.parent.resolve() or _same_device(path, target.parent):
         os.replace(path, target)
         return
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as dst, path.open("rb") as src:
-            shutil.copyfileobj(src, dst, CHUNK)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(target, "wb") as dst, path.open("rb") as src:
+        shutil.copyfileobj(src, dst, CHUNK)
 
 
 def _same_device(a: Path, b: Path) -> bool:

@@ -110,16 +110,3 @@ class WeightFiles:
 
     def is_random(self) -> bool:
         return self.random_marker.exists()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` so that `path` is either the old file or the complete new one, never a partial one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lart_demo.atomic import atomic_output
 from lart_demo.config import Settings
 from lart_demo.errors import WeightsError
 from lart_demo.weights.files import WeightFiles
@@ -35,15 +36,8 @@ def convert_smpl(source: Path, clean: Path) -> Path:
         shape = arrays[key].shape
         if any(want is not None and want != got for want, got in zip(prefix, shape, strict=False)):
             raise WeightsError(f"{source.name}: '{key}' has shape {shape}, which does not fit {verts} vertices.")
-    clean.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".smpl.", suffix=".npz", dir=clean.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items() if np.asarray(v).dtype != object})
-        os.replace(tmp, clean)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(clean, "wb") as fh:
+        np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items() if np.asarray(v).dtype != object})
     return clean
 
 

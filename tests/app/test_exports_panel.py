@@ -11,9 +11,9 @@ from export_scenes import synthetic_motion, synthetic_result, synthetic_smpl
 
 from lart_demo.app.exports_panel import ExportsPanel
 from lart_demo.config import Settings
+from lart_demo.contracts import SmplPerson
 from lart_demo.exports import write_exports
 from lart_demo.pipeline.results import write_result_json
-from lart_demo.render.video import SmplPerson
 from lart_demo.video.io import VideoWriter
 
 

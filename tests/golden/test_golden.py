@@ -26,6 +26,10 @@ MODEL_MODULES = {
 }
 
 
+# cases that run the tracker over many frames or a full-width model: seconds to minutes on 2 cores
+SLOW_CASES = {"phalp/association", "hmr2/forward", "lart/fast_track"}
+
+
 def _case_dirs() -> list[Path]:
     if not GOLDEN_ROOT.is_dir():
         return []
@@ -40,7 +44,7 @@ def _params() -> list[object]:
     params = []
     for case in _case_dirs():
         case_id = f"{case.parent.name}/{case.name}"
-        marks = []
+        marks = [pytest.mark.slow] if case_id in SLOW_CASES else []
         if not _runner_path(case).is_file():
             model = MODEL_MODULES.get(case.parent.name, f"the '{case.parent.name}' model")
             marks.append(pytest.mark.xfail(strict=True, reason=f"{model} is not built yet"))
