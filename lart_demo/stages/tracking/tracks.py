@@ -6,8 +6,8 @@ dict (spec 6.1): one ordered entry per frame with per-track lists, confirmed tra
 before a confirmation. `write_results`/`read_results` store it as PHALP does (joblib, compress=3), so
 tools built for PHALP's `demo_<video>.pkl` read ours.
 
-`build_fast_tracks` is PHALP's `get_tracks` + `create_fast_tracklets` (spec 6.2): for every track id,
-arrays over the frames from its first to its last detection, with the `tz / 200` camera quirk.
+`tracks_from_results` is PHALP's `get_tracks` + `create_fast_tracklets` (spec 6.2): for every track id,
+a typed `Track` over the frames from its first to its last detection, with the `tz / 200` camera quirk.
 """
 
 from __future__ import annotations
@@ -274,13 +274,6 @@ def fast_track(rows: list[dict[str, Any]], mutate_camera: bool = False) -> dict[
         out["frame_bbox"].append(row["bbox"] if row["has_detection"] else np.array([0.0, 0.0, 0.0, 0.0]))
         out["frame_conf"].append(row["conf"] if row["has_detection"] else 0)
     return out
-
-
-def build_fast_tracks(
-    results: Mapping[str, Mapping[str, Any]], mutate_camera: bool = False
-) -> dict[int, dict[str, Any]]:
-    """Fast track of every detected id, in PHALP's id order (see `fast_track` for `mutate_camera`)."""
-    return {tid: fast_track(track_frames(results, tid), mutate_camera) for tid in track_ids(results)}
 
 
 # ---- the tracking stage's output: typed tracks ------------------------------------------------------------
