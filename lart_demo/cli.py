@@ -4,6 +4,7 @@
     python -m lart_demo probe VIDEO                        what the app would read from a video
     python -m lart_demo people VIDEO --out DIR             per-frame people in 3D (detector + HMR2.0)
     python -m lart_demo track VIDEO --out DIR              identities over time (PHALP) -> tracks.pkl
+    python -m lart_demo batch INPUT... --out DIR [--workers N]  many videos, folders, lists; resumable, Ray
     python -m lart_demo weights status|download|import|add-smpl|verify|make-random|mirror
     python -m lart_demo cache status|clear                 the result cache: cap and use / empty it
 
@@ -23,7 +24,7 @@ from lart_demo.errors import LartDemoError
 
 log = logging.getLogger("lart_demo")
 
-SUBCOMMANDS = ("probe", "people", "track", "weights", "cache")
+SUBCOMMANDS = ("probe", "people", "track", "batch", "weights", "cache")
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +32,13 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         "--weights", type=Path, default=None, help="weights folder (default: weights/ or $LART_DEMO_WEIGHTS)"
     )
     parser.add_argument("--device", default=None, help="auto (default), cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        default=None,
+        help="auto (default: fp32 on CPU; bf16 + TF32 for detector, HMR2.0 and MViT on CUDA), fp32 (as upstream) "
+        "or bf16; also $LART_DEMO_PRECISION",
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="log details and show tracebacks")
 
 
@@ -69,6 +77,12 @@ def _analyze_parser() -> argparse.ArgumentParser:
         "source", help="a video file (mp4/mov/m4v/webm/avi/mkv), a folder or zip of frames, or a YouTube link"
     )
     p.add_argument("--out", type=Path, required=True, help="output folder")
+    _add_analysis_options(p)
+    return p
+
+
+def _add_analysis_options(p: argparse.ArgumentParser) -> None:
+    """The options of a full analysis (shared by the single-video command and `batch`)."""
     _add_clip_options(p)
     p.add_argument("--max-people", type=int, default=None, help="render and report at most this many people")
     p.add_argument("--labels-per-person", type=int, default=None, help="action labels drawn over each person (3)")
@@ -89,13 +103,13 @@ def _analyze_parser() -> argparse.ArgumentParser:
         help="JSON file of known person boxes per frame, used instead of the detector",
     )
     _add_common(p)
-    return p
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     return settings_from_env(
         weights_dir=getattr(args, "weights", None),
         device=getattr(args, "device", None),
+        precision=getattr(args, "precision", None),
         max_duration_s=getattr(args, "max_duration", None),
         max_side=getattr(args, "max_side", None),
         processing_fps=getattr(args, "fps", None),
@@ -133,6 +147,49 @@ def _cmd_analyze(argv: Sequence[str]) -> int:
     )
     print(f"Results written to {result_dir}")
     return 0
+
+
+def _batch_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m lart_demo batch",
+        description="Analyse many videos: one result folder per input plus batch.csv in --out. Inputs already done "
+        "with the same content and options are skipped, so a stopped batch continues when rerun. With --workers N "
+        "(needs the batch extra: Ray) N workers each load the models once; --ray-address spreads them over a cluster.",
+    )
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="a video file, a folder (searched recursively for videos) or a .txt list of paths and YouTube links",
+    )
+    p.add_argument("--out", type=Path, required=True, help="batch folder: result folders, batch.csv")
+    p.add_argument("--workers", type=int, default=1, help="parallel workers (1: in this process, no Ray needed)")
+    p.add_argument(
+        "--ray-address", default=None, help="join this Ray cluster (HEAD:6379, or auto) instead of starting one"
+    )
+    p.add_argument(
+        "--gpus-per-worker", type=float, default=0.0, help="GPUs each Ray worker reserves (0; fractions share a GPU)"
+    )
+    p.add_argument("--cpus-per-worker", type=int, default=1, help="CPU cores (torch threads) each Ray worker reserves")
+    p.add_argument("--retry-failed", action="store_true", help="try inputs that failed before again")
+    _add_analysis_options(p)
+    return p
+
+
+def _cmd_batch(argv: Sequence[str]) -> int:
+    args = _batch_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    from lart_demo.batch.runner import BatchSpec, PoolOptions, run_batch
+
+    spec = BatchSpec.create(args.out, _settings(args), args.start, args.end, render=not args.no_render)
+    options = PoolOptions(
+        workers=args.workers,
+        ray_address=args.ray_address,
+        cpus_per_worker=args.cpus_per_worker,
+        gpus_per_worker=args.gpus_per_worker,
+        verbose=args.verbose,
+    )
+    return run_batch(args.inputs, spec, options, retry_failed=args.retry_failed)
 
 
 def _cmd_probe(argv: Sequence[str]) -> int:
@@ -207,6 +264,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "probe": _cmd_probe,
     "people": _cmd_people,
     "track": _cmd_track,
+    "batch": _cmd_batch,
     "weights": _cmd_weights,
     "cache": _cmd_cache,
 }

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -269,6 +269,8 @@ class Result:
     files: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     created_utc: str | None = None
+    work: dict[str, int] = field(default_factory=dict)  # counts of the work done (pipeline/work.py)
+    precision: dict[str, Any] = field(default_factory=dict)  # what lart_demo.precision ran (policy.describe())
 
     def __post_init__(self) -> None:
         if len(self.action_names) != len(self.action_ava_ids):

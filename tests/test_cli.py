@@ -28,7 +28,7 @@ def test_help_names_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None
         main(["--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    for name in ("probe", "people", "track", "weights"):
+    for name in ("probe", "people", "track", "batch", "weights"):
         assert name in out
 
 

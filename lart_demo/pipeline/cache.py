@@ -14,7 +14,7 @@ from pathlib import Path
 from lart_demo.config import Settings
 from lart_demo.weights.files import WeightFiles
 
-CACHE_VERSION = "2"  # bump when the run folder layout or the key's recipe changes
+CACHE_VERSION = "3"  # bump when the run folder layout or the key's recipe changes (3: csv flag column, video mark)
 
 _DIGESTS: dict[tuple[str, int, int], str] = {}  # (resolved path, size, mtime_ns) -> sha256
 _DIGESTS_LOCK = threading.Lock()
@@ -75,14 +75,10 @@ def output_settings(settings: Settings) -> dict[str, object]:
     return {f.name: getattr(settings, f.name) for f in fields(settings) if f.metadata.get("affects_output")}
 
 
-def cache_key(
-    clip_path: Path,
-    settings: Settings,
-    start_s: float | None = None,
-    end_s: float | None = None,
-    render: bool = True,
+def key_options(
+    settings: Settings, start_s: float | None = None, end_s: float | None = None, render: bool = True
 ) -> str:
-    """Key of a run folder: equal keys mean the run would write the same files."""
+    """The key's options half (everything but the clip), as canonical JSON; the batch ledger keys on it too."""
     options = {
         "v": CACHE_VERSION,
         "start": start_s,
@@ -92,5 +88,19 @@ def cache_key(
         "weights": weights_identity(settings),
         "boxes": content_digest(Path(settings.boxes_file)) if settings.boxes_file is not None else None,
     }
-    blob = content_digest(clip_path) + json.dumps(options, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+    return json.dumps(options, sort_keys=True, default=str)
+
+
+def key_from_parts(clip_digest: str, options_json: str) -> str:
+    return hashlib.sha256((clip_digest + options_json).encode()).hexdigest()[:24]
+
+
+def cache_key(
+    clip_path: Path,
+    settings: Settings,
+    start_s: float | None = None,
+    end_s: float | None = None,
+    render: bool = True,
+) -> str:
+    """Key of a run folder: equal keys mean the run would write the same files."""
+    return key_from_parts(content_digest(clip_path), key_options(settings, start_s, end_s, render))

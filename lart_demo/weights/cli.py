@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +15,17 @@ from lart_demo.config import Settings, settings_from_env
 from lart_demo.errors import LartDemoError
 from lart_demo.weights.fetch import download_weights
 from lart_demo.weights.importer import ImportReport, import_weights
+from lart_demo.weights.lock import LOCK_NAME
 from lart_demo.weights.mirror import mirror_weights, pin_manifest
 from lart_demo.weights.random import RANDOM_BANNER, make_random_weights, random_weights_info
 from lart_demo.weights.smpl import add_smpl
-from lart_demo.weights.status import AFTER_DOWNLOAD, SMPL_LICENSE_URL, FileStatus, weights_status
+from lart_demo.weights.status import (
+    AFTER_DOWNLOAD,
+    SMPL_LICENSE_URL,
+    FileStatus,
+    lock_verified_files,
+    weights_status,
+)
 from lart_demo.weights.verify import ModelCheck, verify_models
 
 
@@ -82,12 +91,29 @@ def _print_import(report: ImportReport, smpl: Path | None, settings: Settings) -
         print(f"  found   SMPL <- {smpl}")
     for relpath in missing:
         print(f"  MISSING {relpath}")
-    print(f"{len(report.found)} imported, {len(missing)} still missing" + (f"; {AFTER_DOWNLOAD}" if report.found else ""))
+    print(
+        f"{len(report.found)} imported, {len(missing)} still missing" + (f"; {AFTER_DOWNLOAD}" if report.found else "")
+    )
     return 0 if not missing else 1
 
 
-def _print_verify(checks: list[ModelCheck], settings: Settings) -> int:
-    print(f"weights folder: {Path(settings.weights_dir).resolve()}")
+@contextlib.contextmanager
+def _show_skipped_keys() -> Iterator[None]:
+    """The loaders' one info line per model about keys the forward never reads, shown while verifying."""
+    logger = logging.getLogger("lart_demo.models.checkpoint")
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("  info    %(message)s"))
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+
+
+def _print_verify(checks: list[ModelCheck]) -> int:
     for check in checks:
         if check.ok:
             print(f"  ok      {check.name:<15} {check.params / 1e6:9.2f} M params  {check.seconds:6.2f} s")
@@ -205,7 +231,15 @@ def weights_cli(argv: Sequence[str] | None = None, settings: Settings | None = N
             print(f"SMPL checked and converted to {add_smpl(args.file, Path(settings.weights_dir))}")
             return 0
         if args.command == "verify":
-            return _print_verify(verify_models(settings, args.device), settings)
+            print(f"weights folder: {Path(settings.weights_dir).resolve()}")
+            with _show_skipped_keys():
+                checks = verify_models(settings, args.device)
+            code = _print_verify(checks)
+            if code == 0:
+                recorded = lock_verified_files(settings)
+                if recorded:
+                    print(f"recorded {len(recorded)} file(s) in {LOCK_NAME} (trusted from now on)")
+            return code
         if args.command == "make-random":
             written = make_random_weights(args.dir, profile=args.profile, seed=args.seed)
             print(f"wrote {len(written)} files to {args.dir} ({RANDOM_BANNER})")

@@ -10,7 +10,7 @@ from lart_demo.config import Settings
 from lart_demo.weights import lock
 from lart_demo.weights.files import WeightFiles
 from lart_demo.weights.manifest import Manifest, ManifestFile, load_manifest
-from lart_demo.weights.verify import size_problem
+from lart_demo.weights.verify import size_problem, verify_file
 
 SMPL_LICENSE_URL = "https://smpl.is.tue.mpg.de"
 
@@ -117,3 +117,21 @@ def missing_weights_advice(weights_dir: Path) -> str:
         f"{AFTER_DOWNLOAD} and restart the app to hide this panel. For a quick test without the released models: "
         "`python -m lart_demo weights make-random DIR --profile tiny` and `LART_DEMO_WEIGHTS=DIR`."
     )
+
+
+def lock_verified_files(settings: Settings, manifest: Manifest | None = None) -> list[str]:
+    """Record in the lock file every present file it does not list yet, once it passes its manifest check
+    (files copied in by hand are trusted from their first `weights verify`). Random-weight folders are skipped."""
+    manifest = manifest or load_manifest()
+    files = WeightFiles(Path(settings.weights_dir))
+    if files.is_random():
+        return []
+    known = lock.read_lock(files.root)
+    recorded = []
+    for entry in manifest.files:
+        target = entry.target(files.root)
+        if entry.licensed is None and entry.path not in known and target.is_file():
+            verify_file(target, entry)
+            lock.record(files.root, entry.path)
+            recorded.append(entry.path)
+    return recorded

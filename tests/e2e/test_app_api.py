@@ -103,8 +103,11 @@ def check_run(base_url: str, outputs: tuple, tmp_path: Path, expected_frames: in
     assert re.fullmatch(r"[\w-]+\.[0-9a-f]{32}", run_token), run_token  # <run id>.<session signature>
 
     by_name = {Path(p).name: Path(p) for p in downloads}
-    assert set(by_name) == {"render.mp4", "results.json", "actions.csv", "tracks.pkl"}, downloads
+    core = {"render.mp4", "results.json", "actions.csv", "tracks.pkl"}
+    exports = {"actions.vtt", "actions.srt", "events.csv", "events.json", "ava_predictions.csv"}
+    assert core | exports <= set(by_name), downloads
     result = read_result_json(by_name["results.json"])
+    assert set(by_name) == {"results.json", *result.files.values()}, downloads  # plus one BVH + npz per person
     assert result.clip.n_frames == expected_frames
     assert result.random_weights
 

@@ -185,3 +185,31 @@ def test_track_subcommand_on_the_real_clips(clip: str, frames: int, tmp_path: Pa
     assert len(results) == frames
     for person in summary["people"]:
         assert 0 <= person["first_frame"] <= person["last_frame"] < frames
+
+
+def test_exports_are_written_by_default(jump_run: Path) -> None:
+    import webvtt
+    from bvh import Bvh
+
+    result = read_result_json(jump_run / "results.json")
+    expected = {"actions_vtt", "actions_srt", "events_csv", "events_json", "ava_predictions_csv"}
+    for tid in (1, 2):
+        expected |= {f"person_{tid}_bvh", f"person_{tid}_smpl_npz"}
+    assert expected <= set(result.files)
+    for tid in (1, 2):
+        with np.load(jump_run / f"person_{tid}_smpl.npz") as npz:
+            frames = npz["frame_index"]
+            assert npz["poses"].shape == (len(frames), 72) and npz["trans"].shape == (len(frames), 3)
+            assert float(npz["mocap_framerate"]) == pytest.approx(24.0)
+        mocap = Bvh((jump_run / f"person_{tid}.bvh").read_text())
+        assert mocap.nframes == frames[-1] - frames[0] + 1
+        assert mocap.frame_time == pytest.approx(1 / 24, abs=1e-6)
+    cues = webvtt.read(str(jump_run / "actions.vtt"))
+    assert cues[0].text == "random weights: predictions are meaningless"
+    assert {c.text.split(":")[0] for c in cues[1:]} == {"#1", "#2"}
+    events = json.loads((jump_run / "events.json").read_text())
+    assert events["threshold"] == 0.5 and events["random_weights"]
+    assert all(e["peak_prob"] >= 0.5 and e["start_s"] < e["end_s"] for e in events["events"])
+    rows = list(csv.reader((jump_run / "ava_predictions.csv").read_text().splitlines()))
+    assert {r[1] for r in rows} <= {f"{s:04d}" for s in range(8)}  # 171 frames at 24 fps: keyframes 0..7 s
+    assert all(len(r) == 8 and r[0] == "jump" for r in rows)

@@ -15,7 +15,7 @@ from lart_demo.weights import lock
 from lart_demo.weights.cli import weights_cli
 from lart_demo.weights.fetch import download_weights
 from lart_demo.weights.manifest import load_manifest
-from lart_demo.weights.status import missing_for, weights_status
+from lart_demo.weights.status import lock_verified_files, missing_for, weights_status
 
 
 @pytest.fixture()
@@ -84,3 +84,18 @@ def test_a_touched_but_unchanged_file_stays(tmp_path: Path, served: tuple) -> No
     assert all(s.present for s in weights_status(Settings(weights_dir=root), manifest))
     assert target.is_file()
     assert lock.read_lock(root)["x/cfg.yaml"].mtime_ns == target.stat().st_mtime_ns
+
+
+def test_files_copied_by_hand_are_locked_once_they_verify(tmp_path: Path, served: tuple, tiny_weights: Path) -> None:
+    _, manifest, _ = served
+    root = tmp_path / "w"
+    (root / "x").mkdir(parents=True)
+    (root / "x" / "cfg.yaml").write_bytes(b"configs: {a: 1}\n")
+    assert lock_verified_files(Settings(weights_dir=root), manifest) == ["x/cfg.yaml"]
+    assert "x/cfg.yaml" in lock.read_lock(root)
+    assert lock_verified_files(Settings(weights_dir=root), manifest) == []  # already trusted
+    (root / "x" / "cfg.yaml").write_bytes(b"- not a mapping\n")
+    lock.lock_path(root).unlink()
+    with pytest.raises(WeightsError, match="not a valid yaml file"):
+        lock_verified_files(Settings(weights_dir=root), manifest)  # a file that fails its check is never trusted
+    assert lock_verified_files(Settings(weights_dir=tiny_weights)) == []  # random weights are never locked

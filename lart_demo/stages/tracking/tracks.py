@@ -21,6 +21,7 @@ import numpy as np
 
 from lart_demo.contracts import PersonObservation, Track
 from lart_demo.errors import InputError
+from lart_demo.safe_load import PHALP_RESULTS, load_joblib
 from lart_demo.stages.tracking.phalp import Tracker
 
 FAST_TRACK_POSE_DIM = 229
@@ -185,12 +186,12 @@ def write_results(results: Mapping[str, Any], path: str | Path, random_weights: 
 def read_results(path: str | Path) -> dict[str, dict[str, Any]]:
     """Read a PHALP-format results pkl (ours or PHALP's own demo_<video>.pkl).
 
-    joblib pickles can run code when loaded: only read files this app (or your own PHALP run) wrote.
+    Read through safe_load's PHALP_RESULTS allow-list: plain containers and numpy arrays, nothing that runs.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"Tracking results not found: {path}. Run `python -m lart_demo track VIDEO --out DIR` first.")
-    data = joblib.load(path)
+    data = load_joblib(path, PHALP_RESULTS)
     if not isinstance(data, Mapping) or not all(isinstance(v, Mapping) and "tid" in v for v in data.values()):
         raise InputError(f"{path.name} is not a PHALP results file (a dict of frames with 'tid' lists).")
     return dict(data)
