@@ -25,9 +25,13 @@ import torch
 from lart_demo.models.mvit import MViTConfig, block_specs
 from lart_demo.precision import PrecisionPolicy
 from lart_demo.progress import ProgressFn
+from lart_demo.stages.actions import plan_windows
+from lart_demo.stages.appearance import as_track_boxes, count_clips
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: analysis imports this module
     from lart_demo.config import Settings
+    from lart_demo.contracts import Track
+    from lart_demo.pipeline.analysis import Models
     from lart_demo.pipeline.work import WorkCounts
     from lart_demo.video.io import Clip
 
@@ -142,7 +146,7 @@ def _pooled(thw: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int, ..
     return tuple((s + 2 * (k // 2) - k) // st + 1 for s, k, st in zip(thw, kernel, stride, strict=True))
 
 
-def stage_costs(models: Any, clip_hw: tuple[int, int]) -> StageCosts:
+def stage_costs(models: Models, clip_hw: tuple[int, int]) -> StageCosts:
     """FLOPs per unit for `models` (a pipeline `Models`); `clip_hw` is the MViT input size."""
 
     def params(module: Any) -> int:
@@ -212,7 +216,7 @@ def estimate_run(workload: Workload, costs: StageCosts, device: torch.device, po
 
 
 def announce_start(
-    clip: Clip, settings: Settings, models: Any, policy: PrecisionPolicy, progress: ProgressFn
+    clip: Clip, settings: Settings, models: Models, policy: PrecisionPolicy, progress: ProgressFn
 ) -> tuple[StageCosts, Estimate]:
     """Before the heavy work: estimate the whole run and report it as a progress message."""
     from lart_demo.stages.appearance import model_input_size  # the stage owns its input geometry
@@ -227,16 +231,13 @@ def announce_start(
 
 def announce_after_tracking(
     costs: StageCosts,
-    tracks: Mapping[int, Any],
+    tracks: Mapping[int, Track],
     counts: WorkCounts,
-    models: Any,
+    models: Models,
     policy: PrecisionPolicy,
     progress: ProgressFn,
 ) -> Estimate:
     """Once the tracks are known: the exact MViT clips and LART windows left, and their time."""
-    from lart_demo.stages.actions import plan_windows  # stage helpers: imported where the stage runs
-    from lart_demo.stages.appearance import as_track_boxes, count_clips
-
     _clips, distinct = count_clips(tracks, models.mvit.config)
     windows = sum(len(plan_windows(len(as_track_boxes(t).fid))) for t in tracks.values())
     workload = Workload(counts.frames, counts.detections, distinct, windows, run_detector=False)
