@@ -57,8 +57,18 @@ def _as_np(x: object) -> np.ndarray:
     return np.asarray(x)
 
 
+_TENSOR_NUMPY = torch.Tensor.numpy
+
+
+def _numpy_upcasting_bf16(self: torch.Tensor, *args: object, **kwargs: object) -> np.ndarray:
+    """Tensor.numpy that reads bfloat16 as float32 (numpy has no bfloat16; checks call .numpy() themselves)."""
+    tensor = self.float() if self.dtype == torch.bfloat16 else self
+    return _TENSOR_NUMPY(tensor, *args, **kwargs)
+
+
 def run_case(case: Path, bf16: bool) -> tuple[Recorder, str | None]:
     recorder = Recorder()
+    torch.Tensor.numpy = _numpy_upcasting_bf16 if bf16 else _TENSOR_NUMPY  # type: ignore[method-assign]
     compare._as_np = _as_np
     compare.assert_rel = recorder.rel  # the case modules import these names when they are loaded below
     compare.assert_close = recorder.rel

@@ -58,27 +58,29 @@ def frame_key(video_name: str, index: int) -> str:
 
 # ---- masks: COCO run-length encoding (pycocotools' compressed string format) -------------------------
 def encode_mask_rle(mask: np.ndarray) -> dict[str, Any]:
-    """COCO compressed RLE of a boolean (H, W) mask: {'size': [H, W], 'counts': str}."""
+    """COCO compressed RLE of a boolean (H, W) mask: {'size': [H, W], 'counts': str}.
+
+    Vectorised over runs: each run length (from the 4th on, minus the run two back) is written as 5-bit
+    groups, least significant first, with 0x20 meaning "more follows", as pycocotools' rleToString.
+    """
     mask = np.asarray(mask, dtype=bool)
     h, w = mask.shape
     flat = mask.flatten(order="F").astype(np.int8)  # COCO runs go down columns
     change = np.flatnonzero(np.diff(flat)) + 1
-    bounds = np.concatenate([[0], change, [flat.size]])
-    runs = np.diff(bounds).tolist()
+    runs = np.diff(np.concatenate([[0], change, [flat.size]])).astype(np.int64)
     if flat.size and flat[0] == 1:
-        runs = [0] + runs  # counts always start with a run of zeros
-    chars = []
-    for i, count in enumerate(runs):
-        x = int(count) - (int(runs[i - 2]) if i > 2 else 0)
-        more = True
-        while more:
-            c = x & 0x1F
-            x >>= 5
-            more = (x != -1) if (c & 0x10) else (x != 0)
-            if more:
-                c |= 0x20
-            chars.append(chr(c + 48))
-    return {"size": [int(h), int(w)], "counts": "".join(chars)}
+        runs = np.concatenate([[0], runs])  # counts always start with a run of zeros
+    values = runs.copy()
+    values[3:] -= runs[1:-2]
+    groups, active = [], np.ones(values.shape, dtype=bool)
+    while active.any():  # a few rounds: 5 bits per round
+        c = values & 0x1F
+        values = values >> 5  # arithmetic shift: negative deltas keep their sign bits
+        more = np.where(c & 0x10, values != -1, values != 0)
+        groups.append(np.where(active, np.where(more, c | 0x20, c) + 48, 0))
+        active &= more
+    chars = np.stack(groups, axis=1).ravel()  # run by run, its groups in order; 0 = no character
+    return {"size": [int(h), int(w)], "counts": chars[chars > 0].astype(np.uint8).tobytes().decode("ascii")}
 
 
 # ---- per-frame records ------------------------------------------------------------------------------
