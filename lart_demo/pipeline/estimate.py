@@ -26,7 +26,8 @@ from lart_demo.models.mvit import MViTConfig, block_specs
 from lart_demo.precision import PrecisionPolicy
 from lart_demo.progress import ProgressFn
 from lart_demo.stages.actions import plan_windows
-from lart_demo.stages.appearance import as_track_boxes, count_clips
+from lart_demo.stages.appearance import as_track_boxes, count_clips, model_input_size
+from lart_demo.stages.boxes import read_boxes_file
 
 if TYPE_CHECKING:  # annotations only: analysis imports this module
     from lart_demo.config import Settings
@@ -219,8 +220,6 @@ def announce_start(
     clip: Clip, settings: Settings, models: Models, policy: PrecisionPolicy, progress: ProgressFn
 ) -> tuple[StageCosts, Estimate]:
     """Before the heavy work: estimate the whole run and report it as a progress message."""
-    from lart_demo.stages.appearance import model_input_size  # the stage owns its input geometry
-
     costs = stage_costs(models, model_input_size((clip.height, clip.width), models.mvit.config.crop_size))
     people = _people_per_frame(clip, settings)
     workload = workload_before_tracking(clip.n_frames, people, run_detector=settings.boxes_file is None)
@@ -251,8 +250,6 @@ def announce_after_tracking(
 def _people_per_frame(clip: Clip, settings: Settings) -> float:
     """From the known-boxes file when there is one, else `ASSUMED_PEOPLE` (capped by max_people)."""
     if settings.boxes_file is not None:
-        from lart_demo.stages.boxes import read_boxes_file  # only for runs with a boxes file
-
         boxes = read_boxes_file(settings.boxes_file)
         counts = [len(boxes[i]) for i in range(clip.n_frames) if i in boxes]
         return min(settings.max_people, sum(counts) / max(1, clip.n_frames))
