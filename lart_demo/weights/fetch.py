@@ -13,7 +13,6 @@ import os
 import shutil
 import socket
 import tarfile
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request

@@ -6,8 +6,6 @@ The original pickle may hold chumpy objects; it is read without chumpy and cache
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
