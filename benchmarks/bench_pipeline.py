@@ -25,7 +25,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from lart_demo.config import settings_from_env
 from lart_demo.pipeline.analysis import load_models
 from lart_demo.pipeline.estimate import stage_costs
-from lart_demo.pipeline.run import AnalysisRequest, run_analysis
+from lart_demo.pipeline.request import AnalysisRequest
+from lart_demo.pipeline.run import run_analysis
 from lart_demo.stages.appearance import model_input_size
 
 STAGES = {  # progress message prefix -> stage name in the table

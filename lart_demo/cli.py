@@ -167,8 +167,10 @@ def _batch_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--ray-address", default=None, help="join this Ray cluster (HEAD:6379, or auto) instead of starting one"
     )
-    p.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs each Ray worker reserves (0)")
-    p.add_argument("--cpus-per-worker", type=int, default=1, help="CPU cores each Ray worker reserves (1)")
+    p.add_argument(
+        "--gpus-per-worker", type=float, default=0.0, help="GPUs each Ray worker reserves (0; fractions share a GPU)"
+    )
+    p.add_argument("--cpus-per-worker", type=int, default=1, help="CPU cores (torch threads) each Ray worker reserves")
     p.add_argument("--retry-failed", action="store_true", help="try inputs that failed before again")
     _add_analysis_options(p)
     return p

@@ -9,39 +9,31 @@ from __future__ import annotations
 
 import html
 import math
+import os
 import queue
+import tempfile
 import threading
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from lart_demo.app.player import empty_player_html, player_html, segments_html
-from lart_demo.app.runner import STATUS_EVERY_S, StageClock, Worker
+from lart_demo.app.player import Download, empty_player_html, player_html, segments_html
+from lart_demo.app.runner import STATUS_EVERY_S, StageClock, Worker, device_label
 from lart_demo.app.sessions import LoadedRuns, RunTokens
-from lart_demo.app.text import CANCELLED_TEXT, CANCELLING_TEXT
+from lart_demo.app.text import CANCELLED_TEXT, CANCELLING_TEXT, PREVIEW_HINT
 from lart_demo.config import Settings
 from lart_demo.errors import InputError, LartDemoError
-from lart_demo.notices import RANDOM_WEIGHTS_NOTICE
 from lart_demo.pipeline.cache_store import RunCache, cache_bytes
 from lart_demo.pipeline.request import AnalysisRequest, Runner, RunOutput, load_run_output
 from lart_demo.pipeline.timeline import find_segments, player_payload
-from lart_demo.video.examples import write_example_clip
 from lart_demo.video.io import fmt_number
 from lart_demo.video.sources import canonical_youtube_url, youtube_video_id
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".webm", ".avi", ".mkv")
 STYLES = ["mesh+labels", "mesh", "side-by-side"]
-EXAMPLE_NAME = "generated_example.mp4"
-
-
-def example_clip(settings: Settings) -> Path:
-    """The bundled example, generated on first use (the project ships no third-party footage)."""
-    path = Path(settings.output_dir) / "examples" / EXAMPLE_NAME
-    if not path.is_file():
-        write_example_clip(path)
-    return path
 
 
 def request_from_widgets(
@@ -102,21 +94,54 @@ def _session(request: gr.Request | None) -> str:
     return str(getattr(request, "session_hash", None) or "")
 
 
-def _file_url(path: Path) -> str:
+def file_url(path: Path) -> str:
     return f"/gradio_api/file={path.resolve()}"
 
 
-def _captions_url(out: RunOutput) -> str | None:
+BUNDLE_NAME = "lart_results.zip"
+FILE_TITLES = {
+    "render.mp4": "the video with every person's mesh and top actions (H.264)",
+    "results.json": "everything this run found, for scripts (schema in the README)",
+    "actions.csv": "one row per person and frame with all action probabilities (pandas.read_csv)",
+    "tracks.pkl": "PHALP-format tracks with LART's labels (joblib.load)",
+    BUNDLE_NAME: "every file of this run in one zip",
+}
+
+
+def bundle(out_dir: Path) -> Path:
+    """One zip of every file of the run folder (written once, next to them; the video is stored as is)."""
+    path = out_dir / BUNDLE_NAME
+    if path.is_file():
+        return path
+    files = sorted(p for p in out_dir.rglob("*") if p.is_file() and p.name != BUNDLE_NAME and ".tmp" not in p.name)
+    fd, tmp = tempfile.mkstemp(prefix=f".{BUNDLE_NAME}.", suffix=".tmp", dir=out_dir)
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp, "w") as zf:
+            for file in files:
+                packed = file.suffix.lower() in {".mp4", ".png", ".jpg", ".zip"}  # already compressed
+                zf.write(
+                    file, file.relative_to(out_dir).as_posix(), zipfile.ZIP_STORED if packed else zipfile.ZIP_DEFLATED
+                )
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def captions_url(out: RunOutput) -> str | None:
     vtt = out.out_dir / "actions.vtt"
-    return _file_url(vtt) if vtt.is_file() else None
+    return file_url(vtt) if vtt.is_file() else None
 
 
 def results_outputs(out: RunOutput, run_token: str = "") -> tuple[str, str, list[str], Any, Any, str]:
     """Widget values for a finished run: status, player, downloads, action choices, person choices, run token."""
     payload = player_payload(out.timelines, out.action_names, out.fps, out.n_frames)
     notes = list(out.notes)
+    files = [p for p in out.downloads() if p.exists()] + [bundle(out.out_dir)]
+    links = [Download(file_url(p), p.name, FILE_TITLES.get(p.name, p.name)) for p in files]
     player = (
-        player_html(_file_url(out.video), payload, out.random_weights, notes, _captions_url(out))
+        player_html(file_url(out.video), payload, notes, links, captions_url(out))
         if out.video
         else empty_player_html("No video was rendered.")
     )
@@ -127,15 +152,27 @@ def results_outputs(out: RunOutput, run_token: str = "") -> tuple[str, str, list
     if out.cached:
         status.append("Same clip and options as an earlier run: results returned from the cache.")
     status += [f"- ℹ️ {note}" for note in notes]
-    if out.random_weights:
-        status.insert(0, f"⚠️ **{RANDOM_WEIGHTS_NOTICE.capitalize()}.**")
-    downloads = [str(p) for p in out.downloads() if p.exists()]
     # the actions someone's timeline shows come first; every other action can be searched too
     used = sorted({a for person in payload["people"] for a in person["traces"]})
     choices = used + [a for a in dict.fromkeys(out.action_names) if a not in used]
     actions = gr.update(choices=choices, value=choices[0] if choices else None)
     persons = gr.update(choices=["everyone"] + [f"#{t.track_id}" for t in out.timelines], value="everyone")
-    return "\n\n".join(status), player, downloads, actions, persons, run_token
+    return "\n\n".join(status), player, [str(p) for p in files], actions, persons, run_token
+
+
+def preview_html(file: str | None) -> str:
+    """The uploaded clip in a player, so start and end can be picked while watching it."""
+    if not file:
+        return ""
+    path = Path(file)
+    if path.suffix.lower() not in VIDEO_EXTENSIONS:
+        return ""  # the run says what is wrong with the file
+    return (
+        f'<video class="lp-preview" src="{html.escape(file_url(path), quote=True)}" controls playsinline '
+        'preload="metadata"></video>'
+        f'<div class="lp-note">{html.escape(PREVIEW_HINT)} (Browsers cannot preview every format; '
+        "type the times instead when it stays black.)</div>"
+    )
 
 
 class Handlers:
@@ -147,6 +184,7 @@ class Handlers:
         self.tokens = RunTokens(Path(settings.output_dir))  # which session may search which run
         self.loaded = LoadedRuns()  # the last few finished runs; older ones are re-read from the cache
         self.active: dict[str, threading.Event] = {}  # the cancel flag of each session's running analysis
+        self.device: str | None = None  # where runs happen, in words (found on the first run)
 
     def analyze(
         self,
@@ -181,14 +219,16 @@ class Handlers:
                 max_duration,
             )
         except LartDemoError as exc:
-            yield (f"**Cannot start:** {exc}", empty_player_html(), None, gr.update(), gr.update(), "")
+            yield (f"**Cannot start:** {exc}", empty_player_html(), [], gr.update(), gr.update(), "")
             return
         events, cancel = self.worker.start(job)
         session = _session(request)
         self.active[session] = cancel
-        clock = StageClock()
+        if self.device is None:
+            self.device = device_label(self.settings.device)
+        clock = StageClock(self.device)
         line = "Starting…"
-        yield (line, empty_player_html("Working… progress is shown above."), None, *no_change[:3])
+        yield (line, empty_player_html(), [], *no_change[:3])
         try:
             while True:
                 try:
@@ -207,9 +247,10 @@ class Handlers:
                     continue
                 if event.kind == "error":
                     text = CANCELLED_TEXT if cancel.is_set() else f"**Error:** {event.payload}"
-                    yield (text, empty_player_html(), None, gr.update(), gr.update(), "")
+                    yield (text, empty_player_html(), [], gr.update(), gr.update(), "")
                     return
                 out: RunOutput = event.payload
+                clock.finish()
                 run_id = out.out_dir.name
                 self.loaded.put(run_id, out)
                 yield results_outputs(out, self.tokens.token(session, run_id))
@@ -224,6 +265,11 @@ class Handlers:
         flag = self.active.get(_session(request))
         if flag is not None:
             flag.set()
+
+    def run_folder(self, run_token: str | None, request: gr.Request | None) -> Path | None:
+        """The folder of a finished run this session's token names, else None (for the export views)."""
+        out = self._run_of(_session(request), run_token)
+        return None if isinstance(out, str) else out.out_dir
 
     def _run_of(self, session: str, run_token: str | None) -> RunOutput | str:
         """The finished run a token of this session names (from memory or the cache), or why there is none."""
@@ -250,15 +296,16 @@ class Handlers:
         """Moments where `action` passes `threshold`, in a run of this session only."""
         out = self._run_of(_session(request), run_token)
         if isinstance(out, str):
-            return segments_html([], out)
+            return segments_html([], out, {})
         threshold = 0.5 if threshold is None else threshold
         try:
             track = None if person in (None, "", "everyone") else int(str(person).lstrip("#"))
         except ValueError:
-            return segments_html([], f"person '{str(person)[:40]}' (pick one from the list)")
+            return segments_html([], f"person '{str(person)[:40]}' (pick one from the list)", {})
         try:
             segs = find_segments(out.timelines, out.action_names, action, out.fps, float(threshold), track_id=track)
         except LartDemoError as exc:
             return f'<div class="lart-segments lp-note">{html.escape(str(exc))}</div>'
         who = "anyone" if track is None else f"#{track}"
-        return segments_html(segs, f"'{action}' by {who} at ≥ {threshold:.0%}")
+        colors = {t.track_id: t.color for t in out.timelines}
+        return segments_html(segs, f"'{action}' by {who} at ≥ {threshold:.0%}", colors)

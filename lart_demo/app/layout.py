@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import gradio as gr
 
+from lart_demo.app.examples import example_rows
 from lart_demo.app.exports_panel import ExportsPanel
-from lart_demo.app.handlers import STYLES, VIDEO_EXTENSIONS, Handlers, example_clip
+from lart_demo.app.handlers import STYLES, VIDEO_EXTENSIONS, Handlers, preview_html
 from lart_demo.app.player import SEGMENTS_JS, empty_player_html, player_css, player_js
 from lart_demo.app.runner import QUEUE_SIZE, with_zero_gpu
-from lart_demo.app.text import EXAMPLES_LABEL, INTRO, TITLE, limits_text, random_banner, weights_panel
+from lart_demo.app.text import (
+    CITATION,
+    GENERATED_EXAMPLE_LABEL,
+    INTRO,
+    LINKS,
+    TITLE,
+    limits_text,
+    random_banner,
+    weights_panel,
+)
 from lart_demo.app.upload import video_upload
 from lart_demo.config import Settings
 from lart_demo.pipeline.request import Runner
@@ -16,34 +26,64 @@ from lart_demo.pipeline.run import run_analysis
 
 DELETE_CACHE = (1800, 7200)  # (how often, older than), seconds
 
+# the preview's current time, rounded to 10 ms, for the start/end boxes (runs in the browser)
+PREVIEW_TIME_JS = """() => {
+  const v = document.querySelector('#lart-preview video');
+  return v ? Math.round(v.currentTime * 100) / 100 : null;
+}"""
 
-def build_ui(settings: Settings, runner: Runner | None = None, queue_size: int = QUEUE_SIZE) -> gr.Blocks:
-    """The whole app. `runner` is the analysis entry point (default: `run_analysis`, on ZeroGPU when available)."""
+
+def build_ui(
+    settings: Settings, runner: Runner | None = None, queue_size: int = QUEUE_SIZE, fetch_examples: bool = False
+) -> gr.Blocks:
+    """The whole app. `runner` is the analysis entry point (default: `run_analysis`, on ZeroGPU when available);
+    `fetch_examples` fetches the real example clip on first start (app.py sets it; tests stay offline)."""
     handlers = Handlers(settings, runner if runner is not None else with_zero_gpu(run_analysis))
-    exports = ExportsPanel(settings)
+    exports = ExportsPanel(settings, handlers.run_folder)
+    examples = example_rows(settings, fetch=fetch_examples)
 
     # Gradio's own copies of uploads and downloads: every half hour, drop those older than two hours
     with gr.Blocks(title=TITLE, delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(INTRO)
+        gr.Markdown(LINKS, elem_id="lart-links")
+        with gr.Accordion("Cite LART", open=False, elem_id="lart-cite"):
+            gr.Markdown(CITATION)
         banner = random_banner(settings)
         gr.Markdown(banner, visible=bool(banner), elem_id="lart-random-banner")
-        panel = weights_panel(settings)
-        gr.Markdown(panel, visible=bool(panel), elem_id="lart-weights-missing")
-        gr.Markdown(limits_text(settings, queue_size), elem_id="lart-limits")
+        missing, details = weights_panel(settings)
+        with gr.Column(visible=bool(missing), elem_id="lart-weights-missing", variant="panel"):
+            gr.Markdown(missing, elem_id="lart-weights-line")
+            with gr.Accordion("Details: which files, and where they come from", open=False):
+                gr.Markdown(details, elem_id="lart-weights-details")
+        with gr.Row(elem_id="lart-runbar", equal_height=True):
+            run_btn = gr.Button("Analyze", variant="primary", elem_id="lart-run", scale=0)
+            cancel_btn = gr.Button("Cancel", elem_id="lart-cancel", scale=0)
+            status = gr.Markdown("", elem_id="lart-status")
         with gr.Row():
-            with gr.Column(scale=1, min_width=320):
-                with gr.Tab("Upload"):
+            with gr.Column(scale=1, min_width=300, elem_id="lart-inputs"):
+                with gr.Tab("Upload"), gr.Column(elem_id="lart-upload"):
                     file_in = video_upload(
                         label=f"Video ({', '.join(e.lstrip('.') for e in VIDEO_EXTENSIONS)}; "
                         f"up to {settings.max_upload_mb:g} MB)",
                         elem_id="lart-file",
                     )
+                    preview = gr.HTML("", elem_id="lart-preview", apply_default_css=False)
+                    with gr.Row(elem_id="lart-pick"):
+                        set_start = gr.Button("Start here", size="sm", elem_id="lart-set-start")
+                        set_end = gr.Button("End here", size="sm", elem_id="lart-set-end")
                     gr.Examples(
-                        examples=[[str(example_clip(settings))]],
+                        examples=[[str(path)] for path, _ in examples],
                         inputs=[file_in],
-                        label=EXAMPLES_LABEL,
+                        example_labels=[
+                            credit.split(",")[0].replace("*", "") or GENERATED_EXAMPLE_LABEL for _, credit in examples
+                        ],
+                        label="Examples",
                         cache_examples=False,
+                        elem_id="lart-examples",
                     )
+                    for _, credit in examples:
+                        if credit:
+                            gr.Markdown(credit, elem_id="lart-example-credit")
                 with gr.Tab("YouTube"):
                     url_in = gr.Textbox(
                         label="YouTube link", placeholder="https://www.youtube.com/watch?v=…", elem_id="lart-url"
@@ -62,11 +102,8 @@ def build_ui(settings: Settings, runner: Runner | None = None, queue_size: int =
                     max_dur_in = gr.Number(
                         value=settings.max_duration_s, label="Max duration (s)", minimum=1, elem_id="lart-max-duration"
                     )
-                with gr.Row():
-                    run_btn = gr.Button("Analyze", variant="primary", elem_id="lart-run")
-                    cancel_btn = gr.Button("Cancel", elem_id="lart-cancel")
-            with gr.Column(scale=2, min_width=480):
-                status = gr.Markdown("", elem_id="lart-status")
+                gr.Markdown(limits_text(settings, queue_size), elem_id="lart-limits")
+            with gr.Column(scale=2, min_width=300, elem_id="lart-results"):
                 player = gr.HTML(
                     empty_player_html(),
                     elem_id="lart-player",
@@ -74,7 +111,7 @@ def build_ui(settings: Settings, runner: Runner | None = None, queue_size: int =
                     css_template=player_css(),
                     apply_default_css=False,
                 )
-                with gr.Accordion("Find moments", open=True):
+                with gr.Accordion("Find moments", open=True, elem_id="lart-find"):
                     with gr.Row():
                         # choices arrive with each run; the handler checks the values, so a search still works
                         # after a restart, when the server no longer knows the page's updated choices
@@ -105,9 +142,8 @@ def build_ui(settings: Settings, runner: Runner | None = None, queue_size: int =
                     highlight_btn = gr.Button("Make highlight clip", elem_id="lart-highlight-make")
                     highlight_note = gr.Markdown("", elem_id="lart-highlight-note")
                     highlight_video = gr.Video(label="Highlight (H.264)", elem_id="lart-highlight", interactive=False)
-                downloads = gr.File(
-                    label="Downloads", file_count="multiple", interactive=False, elem_id="lart-downloads"
-                )
+                # the files as the API returns them; people download from the player's links
+                downloads = gr.File(label="Downloads", file_count="multiple", visible=False)
                 run_dir = gr.Textbox(visible=False)
 
         inputs = [
@@ -129,6 +165,7 @@ def build_ui(settings: Settings, runner: Runner | None = None, queue_size: int =
             api_name="analyze",
             concurrency_id="gpu",
             concurrency_limit=1,
+            show_progress_on=[status],
         ).then(
             exports.after_run,
             inputs=[run_dir],
@@ -150,6 +187,9 @@ def build_ui(settings: Settings, runner: Runner | None = None, queue_size: int =
         )
         # no `cancels=` on the run event: closing its handler would drop the final status; the run ends itself
         cancel_btn.click(handlers.cancel, queue=False, api_visibility="private")
+        file_in.change(preview_html, inputs=[file_in], outputs=[preview], queue=False, api_visibility="private")
+        set_start.click(None, outputs=[start_in], js=PREVIEW_TIME_JS, api_visibility="private")
+        set_end.click(None, outputs=[end_in], js=PREVIEW_TIME_JS, api_visibility="private")
         search_btn.click(
             handlers.search,
             inputs=[run_dir, action_in, person_in, threshold_in],

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from lart_demo.notices import RANDOM_WEIGHTS_NOTICE
 from lart_demo.pipeline.timeline import Segment
 
 ASSETS = Path(__file__).parent / "assets"
@@ -22,10 +22,12 @@ element.addEventListener('click', ev => {
   const b = ev.target.closest('button.lp-seg');
   if (!b) return;
   const v = document.querySelector('#lart-player video.lp-video');
-  if (v) { v.currentTime = Number(b.dataset.t) + 1e-3; v.scrollIntoView({block: 'nearest'}); }
+  if (!v) return;
+  v.pause();
+  v.currentTime = Number(b.dataset.t) + 1e-3;
+  v.scrollIntoView({block: 'nearest'});
 });
 """
-RANDOM_WEIGHTS_WARNING = f"{RANDOM_WEIGHTS_NOTICE.capitalize()} (a test install, not the released models)."
 
 
 @cache
@@ -38,23 +40,33 @@ def player_css() -> str:
     return (ASSETS / "player.css").read_text(encoding="utf-8")
 
 
-def empty_player_html(
-    message: str = "Results appear here: upload a clip or paste a YouTube link, then press Analyze.",
-) -> str:
-    return f'<div class="lart-empty lp-note">{html.escape(message)}</div>'
+@cache
+def page_css() -> str:
+    """Page-wide rules (the sticky run bar, the chips, narrow screens): passed to `launch(css=...)`."""
+    return (ASSETS / "page.css").read_text(encoding="utf-8")
+
+
+def empty_player_html(message: str = "") -> str:
+    """The player before any result: nothing, or one line (e.g. why a run gave no video)."""
+    return f'<div class="lart-empty">{html.escape(message)}</div>'
+
+
+@dataclass(frozen=True)
+class Download:
+    url: str
+    name: str
+    title: str  # what the file is, shown on hover
 
 
 def player_html(
     video_url: str,
     payload: dict,
-    random_weights: bool = False,
     notes: Sequence[str] = (),
+    downloads: Sequence[Download] = (),
     captions_url: str | None = None,
 ) -> str:
-    """The results player. `payload` comes from `timeline.player_payload`; `captions_url` is actions.vtt."""
-    banner = f'<div class="lp-banner warn">{html.escape(RANDOM_WEIGHTS_WARNING)}</div>' if random_weights else ""
-    note_html = "".join(f'<div class="lp-note">{html.escape(n)}</div>' for n in notes)
-    data = html.escape(json.dumps(payload, separators=(",", ":")), quote=True)
+    """The results player. `payload` comes from `timeline.player_payload`; the last download is the zip;
+    `captions_url` is actions.vtt (a text track the CC button switches)."""
     track, captions_toggle = "", ""
     if captions_url:
         track = (
@@ -62,32 +74,57 @@ def player_html(
             "default>"
         )
         captions_toggle = '<button type="button" class="lp-cc" aria-pressed="true">Captions: on</button>'
+
+    note_html = "".join(f'<div class="lp-note">{html.escape(n)}</div>' for n in notes)
+    data = html.escape(json.dumps(payload, separators=(",", ":")), quote=True)
+    links = "".join(
+        f'<a href="{html.escape(d.url, quote=True)}" download="{html.escape(d.name, quote=True)}" '
+        f'title="{html.escape(d.title, quote=True)}" class="{"lp-zip" if d.name.endswith(".zip") else "lp-file"}">'
+        f"{html.escape(d.name)}</a>"
+        for d in downloads
+    )
     return (
         f'<div class="lart-player" data-payload="{data}">'
-        f"{banner}{note_html}"
+        f"{note_html}"
         f'<video class="lp-video" src="{html.escape(video_url, quote=True)}" '
         f'controls playsinline preload="auto">{track}</video>'
         f"{captions_toggle}"
-        '<div class="lp-people"></div>'
-        '<div class="lp-legend"></div>'
-        '<div class="lp-chart-wrap"><div class="lp-tooltip"></div></div>'
-        '<div class="lp-note">Click or drag on the timeline to seek; hover for exact values.</div>'
-        '<div class="lp-scrub">'
         '<div class="lp-scrub-row"><span>Frame</span>'
-        '<input type="range" class="lp-scrubber" min="0" max="0" step="1" value="0" aria-label="frame scrubber">'
+        '<input type="range" class="lp-scrubber" min="0" max="0" step="1" value="0" aria-label="frame">'
         '<span class="lp-scrub-time"></span></div>'
-        '<canvas class="lp-frame"></canvas><div class="lp-bars"></div>'
-        "</div></div>"
+        '<div class="lp-bars"></div>'
+        "<h4>Timeline</h4>"
+        '<div class="lp-views" role="tablist" aria-label="timeline view">'
+        '<button type="button" class="lp-view" role="tab" data-view="person" aria-selected="true">One person</button>'
+        '<button type="button" class="lp-view" role="tab" data-view="action" aria-selected="false">'
+        "One action, everyone</button>"
+        '<button type="button" class="lp-view" role="tab" data-view="heat" aria-selected="false">'
+        "All actions (heatmap)</button></div>"
+        '<div class="lp-pickers"><div class="lp-people"></div>'
+        '<label class="lp-action-label" hidden>Action <select class="lp-action-pick"></select></label></div>'
+        '<div class="lp-chart-wrap" tabindex="0" role="slider" aria-valuemin="0" aria-valuemax="0" aria-valuenow="0" '
+        'aria-label="timeline: arrow keys step one frame, shift+arrows one second, Home and End jump">'
+        '<div class="lp-chart"><div class="lp-ylabels"></div>'
+        '<div class="lp-plot"><div class="lp-cursor"></div></div></div>'
+        '<div class="lp-xaxis"></div><div class="lp-tooltip"></div></div>'
+        '<div class="lp-legend"></div>'
+        '<div class="lp-note">Click or drag the timeline to seek, or focus it and use ←/→ (a frame), '
+        "Shift+←/→ (a second), Home/End. Click a legend entry to hide or show its line.</div>"
+        f'<div class="lp-downloads" id="lart-downloads"><span>Downloads:</span>{links}</div>'
+        "</div>"
     )
 
 
-def segments_html(segments: Sequence[Segment], query: str) -> str:
+def segments_html(segments: Sequence[Segment], query: str, colors: Mapping[int, str]) -> str:
+    """Found moments as chips in each person's colour; a click seeks the player (SEGMENTS_JS)."""
     if not segments:
         return f'<div class="lart-segments lp-note">No moments found for {html.escape(query)}.</div>'
-    buttons = "".join(
-        f'<button type="button" class="lp-seg" data-t="{s.start_s:.3f}" data-tid="{s.track_id}">'
-        f"{html.escape(s.label())}</button>"
+    chips = "".join(
+        f'<button type="button" class="lp-seg" data-t="{s.start_s:.3f}" data-tid="{s.track_id}" '
+        f'data-end="{s.end_s:.3f}" aria-pressed="false" '
+        f'style="--seg-color:{html.escape(colors.get(s.track_id, "#888888"), quote=True)}">'
+        f'<span class="lp-seg-dot"></span>{html.escape(s.label())}</button>'
         for s in segments
     )
-    note = f'<div class="lp-note">{len(segments)} moment(s); click one to jump there.</div>'
-    return f'<div class="lart-segments">{note}{buttons}</div>'
+    note = f'<div class="lp-note">{len(segments)} moment(s) of {html.escape(query)}; click one to jump there.</div>'
+    return f'<div class="lart-segments">{note}<div class="lp-chips">{chips}</div></div>'

@@ -8,6 +8,7 @@ sets the flag the pipeline checks between batches and frees the GPU promptly.
 from __future__ import annotations
 
 import contextvars
+import importlib.util
 import logging
 import math
 import queue
@@ -41,30 +42,129 @@ class Event:
     payload: Any
 
 
-class StageClock:
-    """Turns (stage, done, total) reports into a status line with counts and an ETA per stage."""
+# The steps of a run, in order, each with the stage names that report under it (by prefix).
+STEPS: tuple[tuple[str, ...], ...] = (
+    ("Reading the video",),
+    ("Loading models", "Downloading model weights"),
+    ("Finding and tracking people",),
+    ("Appearance features",),
+    ("Recognising actions",),
+    ("Rendering video",),
+)
+FRAMES_STEP = 2  # the step whose total is the clip's frame count: later steps are estimated per frame
 
-    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
+
+class StepTimes:
+    """How long each step took on this server, per frame of the clip (flat seconds for steps before the
+    frame count is known): the overall estimate of the next runs comes from these measurements."""
+
+    def __init__(self) -> None:
+        self.per_frame: dict[int, float] = {}
+        self.flat: dict[int, float] = {}
+        self.lock = threading.Lock()
+
+    def record(self, step: int, seconds: float, frames: int | None) -> None:
+        with self.lock:
+            if step < FRAMES_STEP or not frames:
+                self.flat[step] = seconds
+            else:
+                self.per_frame[step] = seconds / frames
+
+    def guess(self, step: int, frames: int | None) -> float | None:
+        with self.lock:
+            if step < FRAMES_STEP:
+                return self.flat.get(step)
+            rate = self.per_frame.get(step)
+            return None if rate is None or not frames else rate * frames
+
+
+STEP_TIMES = StepTimes()
+
+
+class StageClock:
+    """Turns (stage, done, total) reports into "Step k of N" status lines with an ETA for the step and
+    for the whole run, the elapsed time and the device.
+
+    The step ETA extrapolates the step's own rate. The overall ETA adds, for every later step, the
+    time it took per frame in earlier runs on this server (`StepTimes`); before a step has been
+    timed once, the line says the estimate covers only the steps timed so far.
+    """
+
+    def __init__(
+        self, device: str = "", times: StepTimes = STEP_TIMES, now: Callable[[], float] = time.monotonic
+    ) -> None:
         self.now = now
+        self.times = times
+        self.device = device
         self.started = now()
-        self.stage = ""
-        self.stage_started = self.started
-        self.stage_number = 0
+        self.step = -1
+        self.step_started = self.started
+        self.frames: int | None = None
+        self.last_total: int | None = None
+
+    @staticmethod
+    def step_of(stage: str) -> int | None:
+        return next((i for i, names in enumerate(STEPS) if stage.startswith(names)), None)
+
+    def _enter(self, step: int, now: float) -> None:
+        if self.step >= 0:
+            self.times.record(self.step, now - self.step_started, self.frames)
+        self.step, self.step_started = step, now
+
+    def finish(self) -> None:
+        """Record the last step's time (call when the run is done)."""
+        if self.step >= 0:
+            self.times.record(self.step, self.now() - self.step_started, self.frames)
+            self.step = -1
 
     def describe(self, stage: str, done: int, total: int | None) -> str:
         now = self.now()
-        if stage != self.stage:
-            self.stage, self.stage_started = stage, now
-            self.stage_number += 1
-        text = f"**Step {self.stage_number} · {stage}**"
+        step = self.step_of(stage)
+        if step is None:  # not a step of the pipeline (e.g. waiting for another run): no numbers
+            return f"**{stage}…**"
+        if step != self.step:
+            self._enter(step, now)
+        if step == FRAMES_STEP and total:
+            self.frames = total
+        text = f"**Step {step + 1} of {len(STEPS)} · {stage}**"
+        step_left: float | None = None
         if total:
             text += f": {done}/{total}"
-            elapsed = now - self.stage_started
+            elapsed = now - self.step_started
             if 0 < done < total and elapsed > 0.5:
-                text += f" · about {math.ceil(elapsed / done * (total - done))} s left in this step"
+                step_left = elapsed / done * (total - done)
+                text += f" · about {math.ceil(step_left)} s left in this step"
         else:
             text += "…"
-        return text + f" · {now - self.started:.0f} s so far"
+        text += self._overall(step, step_left, now)
+        text += f" · {now - self.started:.0f} s so far"
+        return text + (f" · on {self.device}" if self.device else "")
+
+    def _overall(self, step: int, step_left: float | None, now: float) -> str:
+        if step_left is None:
+            guess = self.times.guess(step, self.frames)
+            if guess is not None:
+                step_left = max(guess - (now - self.step_started), 0.0)
+        later = [self.times.guess(s, self.frames) for s in range(step + 1, len(STEPS))]
+        known = [g for g in later if g is not None]
+        if step_left is None and not known:
+            return ""
+        left = math.ceil((step_left or 0.0) + sum(known))
+        if step_left is not None and len(known) == len(later):
+            return f" · about {left} s left overall"
+        return f" · at least {left} s left overall (some steps not yet timed on this server)"
+
+
+def device_label(settings_device: str) -> str:
+    """Where the analysis runs, in words, for the progress line."""
+    if importlib.util.find_spec("spaces") is not None:
+        return "ZeroGPU"
+    # imported here: torch is heavy and only the first run's status needs it
+    import torch
+
+    if settings_device == "auto":
+        return f"GPU ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "CPU"
+    return "CPU" if settings_device == "cpu" else f"GPU ({settings_device})"
 
 
 def estimate_gpu_seconds(request: AnalysisRequest) -> int:

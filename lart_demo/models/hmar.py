@@ -519,7 +519,7 @@ def hmar_config_from_state_dict(sd: Mapping[str, torch.Tensor]) -> HMARConfig:
 
 
 def _load_mean_params(path: Path) -> dict[str, torch.Tensor]:
-    with np.load(path) as data:
+    with np.load(path, allow_pickle=False) as data:
         return {
             "smpl_head.init_body_pose": torch.from_numpy(data["pose"].astype(np.float32)).reshape(1, -1),
             "smpl_head.init_betas": torch.from_numpy(data["shape"].astype(np.float32)).reshape(1, -1),

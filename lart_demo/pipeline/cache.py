@@ -14,7 +14,7 @@ from pathlib import Path
 from lart_demo.config import Settings
 from lart_demo.weights.files import WeightFiles
 
-CACHE_VERSION = "2"  # bump when the run folder layout or the key's recipe changes
+CACHE_VERSION = "3"  # bump when the run folder layout or the key's recipe changes (3: csv flag column, video mark)
 
 _DIGESTS: dict[tuple[str, int, int], str] = {}  # (resolved path, size, mtime_ns) -> sha256
 _DIGESTS_LOCK = threading.Lock()

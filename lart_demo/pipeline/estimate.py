@@ -25,9 +25,14 @@ import torch
 from lart_demo.models.mvit import MViTConfig, block_specs
 from lart_demo.precision import PrecisionPolicy
 from lart_demo.progress import ProgressFn
+from lart_demo.stages.actions import plan_windows
+from lart_demo.stages.appearance import as_track_boxes, count_clips, model_input_size
+from lart_demo.stages.boxes import read_boxes_file
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: analysis imports this module
     from lart_demo.config import Settings
+    from lart_demo.contracts import Track
+    from lart_demo.pipeline.analysis import Models
     from lart_demo.pipeline.work import WorkCounts
     from lart_demo.video.io import Clip
 
@@ -143,7 +148,7 @@ def _pooled(thw: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int, ..
     return tuple((s + 2 * (k // 2) - k) // st + 1 for s, k, st in zip(thw, kernel, stride, strict=True))
 
 
-def stage_costs(models: Any, clip_hw: tuple[int, int]) -> StageCosts:
+def stage_costs(models: Models, clip_hw: tuple[int, int]) -> StageCosts:
     """FLOPs per unit for `models` (a pipeline `Models`); `clip_hw` is the MViT input size."""
 
     def params(module: Any) -> int:
@@ -229,11 +234,9 @@ def estimate_run(workload: Workload, costs: StageCosts, device: torch.device, po
 
 
 def announce_start(
-    clip: Clip, settings: Settings, models: Any, policy: PrecisionPolicy, progress: ProgressFn
+    clip: Clip, settings: Settings, models: Models, policy: PrecisionPolicy, progress: ProgressFn
 ) -> tuple[StageCosts, Estimate]:
     """Before the heavy work: estimate the whole run and report it as a progress message."""
-    from lart_demo.stages.appearance import model_input_size  # the stage owns its input geometry
-
     costs = stage_costs(models, model_input_size((clip.height, clip.width), models.mvit.config.crop_size))
     people = _people_per_frame(clip, settings)
     workload = workload_before_tracking(clip.n_frames, people, run_detector=settings.boxes_file is None)
@@ -244,16 +247,13 @@ def announce_start(
 
 def announce_after_tracking(
     costs: StageCosts,
-    tracks: Mapping[int, Any],
+    tracks: Mapping[int, Track],
     counts: WorkCounts,
-    models: Any,
+    models: Models,
     policy: PrecisionPolicy,
     progress: ProgressFn,
 ) -> Estimate:
     """Once the tracks are known: the exact MViT clips and LART windows left, and their time."""
-    from lart_demo.stages.actions import plan_windows  # stage helpers: imported where the stage runs
-    from lart_demo.stages.appearance import as_track_boxes, count_clips
-
     _clips, distinct = count_clips(tracks, models.mvit.config)
     windows = sum(len(plan_windows(len(as_track_boxes(t).fid))) for t in tracks.values())
     workload = Workload(counts.frames, counts.detections, distinct, windows, run_detector=False)
@@ -267,8 +267,6 @@ def announce_after_tracking(
 def _people_per_frame(clip: Clip, settings: Settings) -> float:
     """From the known-boxes file when there is one, else `ASSUMED_PEOPLE` (capped by max_people)."""
     if settings.boxes_file is not None:
-        from lart_demo.stages.boxes import read_boxes_file  # only for runs with a boxes file
-
         boxes = read_boxes_file(settings.boxes_file)
         counts = [len(boxes[i]) for i in range(clip.n_frames) if i in boxes]
         return min(settings.max_people, sum(counts) / max(1, clip.n_frames))

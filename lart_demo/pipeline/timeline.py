@@ -97,19 +97,60 @@ def find_segments(
     return segments
 
 
+# one colour per action, the same for every person (Tableau 10 + 10 darker companions)
+ACTION_PALETTE = (
+    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
+    "#2f4b7c", "#a05195", "#d45087", "#1b9e77", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666",
+)  # fmt: skip
+HEAT_LEVELS = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_"  # 64 levels, one char a cell
+HEAT_ABSENT = "."  # the person is not in any frame of that time bin
+HEAT_MAX_BINS = 150
+
+
+def heat_rows(person: PersonTimeline, n_frames: int, bins: int) -> list[str]:
+    """Every action's probability over time, as one string per action with one char per time bin.
+
+    A bin holds the mean over the person's frames inside it, quantised to 64 levels (HEAT_LEVELS);
+    HEAT_ABSENT marks bins without the person. Compact enough to send all 60 actions of every person.
+    """
+    n_actions = person.probs.shape[1] if person.probs.ndim == 2 else 0
+    sums = np.zeros((bins, n_actions))
+    counts = np.zeros(bins)
+    if person.frames.size:
+        which = np.minimum(person.frames * bins // max(n_frames, 1), bins - 1)
+        np.add.at(sums, which, person.probs)
+        np.add.at(counts, which, 1)
+    levels = np.round(sums / np.maximum(counts, 1)[:, None] * (len(HEAT_LEVELS) - 1)).astype(int)
+    levels = np.clip(levels, 0, len(HEAT_LEVELS) - 1)
+    return [
+        "".join(HEAT_LEVELS[v] if counts[b] else HEAT_ABSENT for b, v in enumerate(levels[:, a]))
+        for a in range(n_actions)
+    ]
+
+
+def action_colors(people: Sequence[PersonTimeline], action_names: Sequence[str], top_k: int) -> dict[str, str]:
+    """A colour per action drawn in anyone's timeline: distinct while there are colours left, same for all."""
+    shown: list[int] = []
+    for person in people:
+        shown += [i for i in top_action_indices(person, top_k) if i not in shown]
+    return {action_names[i]: ACTION_PALETTE[n % len(ACTION_PALETTE)] for n, i in enumerate(sorted(shown))}
+
+
 def player_payload(
     people: Sequence[PersonTimeline],
     action_names: Sequence[str],
     fps: float,
     n_frames: int,
     top_k: int = 5,
-    bar_k: int = 5,
+    bar_k: int = 8,
 ) -> dict:
     """The compact JSON the browser player draws from.
 
     Per person it keeps the `top_k` actions by mean (the timeline traces) plus every action that is in
-    some frame's top `bar_k` (so the scrubber's bar chart is exact), rounded to 3 decimals.
+    some frame's top `bar_k` (so the scrubber's bars are exact), rounded to 3 decimals, and the heat
+    rows of all actions (`heat_rows`). `colors` gives each traced action one colour for everyone.
     """
+    bins = max(1, min(int(n_frames), HEAT_MAX_BINS))
     out_people = []
     for person in people:
         traces = top_action_indices(person, top_k)
@@ -125,6 +166,17 @@ def player_payload(
                 "traces": [action_names[i] for i in traces],
                 "actions": [action_names[i] for i in kept],
                 "probs": {action_names[i]: np.round(person.probs[:, i], 3).tolist() for i in kept},
+                "heat": heat_rows(person, n_frames, bins),
             }
         )
-    return {"fps": float(fps), "n_frames": int(n_frames), "bar_k": int(bar_k), "people": out_people}
+    return {
+        "fps": float(fps),
+        "n_frames": int(n_frames),
+        "bar_k": int(bar_k),
+        "bar_shown": 3,
+        "names": list(action_names),
+        "colors": action_colors(people, action_names, top_k),
+        "heat_bins": bins,
+        "heat_levels": HEAT_LEVELS,
+        "people": out_people,
+    }

@@ -267,12 +267,12 @@ def _shortened(block: LabelBlock, n_lines: int, frame_hw: tuple[int, int], style
 
 
 def mark_block(text: str, frame_hw: tuple[int, int], style: TextStyle) -> LabelBlock:
-    """Where the run-wide mark (e.g. "random weights") goes: one line in the bottom-left corner."""
+    """Where the run-wide mark (e.g. "random weights") goes: one line in the top-left corner (players
+    draw their controls over the bottom of a video)."""
     (tw, th), base = cv2.getTextSize(text, _FONT, style.scale, style.thickness)
     line_h = th + base + 2 * style.pad
     width = tw + 2 * style.pad + style.outline
-    h, _ = frame_hw
-    return LabelBlock([text], (200, 30, 30), (0, max(h - line_h, 0)), (width, line_h), line_h, 0)
+    return LabelBlock([text], (200, 30, 30), (0, 0), (width, line_h), line_h, 0)
 
 
 def draw_mark(image: np.ndarray, block: LabelBlock, style: TextStyle) -> None:

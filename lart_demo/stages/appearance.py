@@ -29,7 +29,7 @@ import torch
 from lart_demo.batching import AdaptiveBatches, available_bytes, batch_from_memory
 from lart_demo.contracts import Track
 from lart_demo.errors import InputError, VideoError
-from lart_demo.models.mvit import MViT, MViTConfig
+from lart_demo.models.mvit import ATTN_CHUNK_BYTES, MViT, MViTConfig
 from lart_demo.precision import PrecisionPolicy, fp32_policy
 from lart_demo.progress import ProgressFn, no_progress
 
@@ -231,8 +231,6 @@ def clip_bytes(cfg: MViTConfig, clip_hw: tuple[int, int], dtype_bytes: int = 4) 
     layer and the pooled copies, about 14 token-sized tensors, plus two attention chunks. Measured on CPU for
     the released model at 312x374: ~1.1 GB over the weights; this bound says ~1.4 GB.
     """
-    from lart_demo.models.mvit import ATTN_CHUNK_BYTES  # the constant belongs to the model module
-
     t = cfg.num_frames // cfg.patch_stride[0]
     h, w = (math.ceil(s / cfg.patch_stride[1]) for s in clip_hw)
     tokens = t * h * w + 1

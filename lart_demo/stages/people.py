@@ -30,9 +30,9 @@ from lart_demo.device import resolve_device
 from lart_demo.errors import InputError
 from lart_demo.models.camera import person_3d_parameters
 from lart_demo.models.crops import box_center_scale, person_crops
-from lart_demo.models.detector import filter_small, load_person_detector
-from lart_demo.models.hmr2 import load_hmr2
-from lart_demo.models.smpl import load_smpl
+from lart_demo.models.detector import PersonDetector, filter_small, load_person_detector
+from lart_demo.models.hmr2 import HMR2, load_hmr2
+from lart_demo.models.smpl import SMPL, load_smpl
 from lart_demo.precision import PrecisionPolicy, fp32_policy, precision_policy
 from lart_demo.progress import ProgressFn, no_progress
 from lart_demo.video.io import iter_frames, open_clip
@@ -49,9 +49,9 @@ MAX_PENDING_FRAMES = 32  # frames held while their crops wait for a full HMR2 ba
 
 @dataclass
 class PeopleModels:
-    detector: Any  # models.detector.PersonDetector
-    hmr2: Any  # models.hmr2.HMR2
-    smpl: Any  # models.smpl.SMPL
+    detector: PersonDetector  # Mask R-CNN, or the user's boxes (KnownBoxesDetector)
+    hmr2: HMR2
+    smpl: SMPL
     device: torch.device
     batch_size: int  # crops per HMR2 forward (adapts downwards on OOM)
     frames_per_detection: int = 4  # frames per detector call

@@ -5,17 +5,22 @@ from __future__ import annotations
 import inspect
 import pickle
 import threading
+import time
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from lart_demo.app import build_ui
-from lart_demo.app.handlers import example_clip, request_from_widgets
+from lart_demo.app.examples import RemoteExample, example_rows, fetch_excerpt, generated_example
+from lart_demo.app.handlers import BUNDLE_NAME, bundle, request_from_widgets
 from lart_demo.app.runner import (
     GPU_LOAD_S,
     GPU_MAX_S,
     GPU_S_PER_FRAME,
+    STEPS,
     StageClock,
+    StepTimes,
     estimate_gpu_seconds,
     with_zero_gpu,
 )
@@ -25,6 +30,7 @@ from lart_demo.errors import InputError, VideoError
 from lart_demo.pipeline.request import AnalysisRequest, RunOutput
 from lart_demo.progress import Cancelled
 from lart_demo.video.examples import write_example_clip
+from lart_demo.video.io import probe_video
 
 
 def widgets(settings: Settings, file=None, url=None, start=None, end=None, max_duration=None) -> AnalysisRequest:
@@ -61,19 +67,44 @@ def test_request_from_widgets_rejects_bad_combinations(kwargs: dict, message: st
         widgets(Settings(), **kwargs)
 
 
-def test_stage_clock_counts_and_estimates() -> None:
+def test_stage_clock_numbers_steps_of_the_whole_run_and_estimates() -> None:
     now = [100.0]
-    clock = StageClock(now=lambda: now[0])
-    assert clock.describe("Reading the video", 0, None) == "**Step 1 · Reading the video**… · 0 s so far"
-    now[0] = 102.0
-    assert clock.describe("Tracking", 0, 50) == "**Step 2 · Tracking**: 0/50 · 2 s so far"
-    now[0] = 112.0  # 10 frames in 10 s -> 40 s for the remaining 40
+    times = StepTimes()
+    clock = StageClock("CPU", times, now=lambda: now[0])
+    n = len(STEPS)
     assert (
-        clock.describe("Tracking", 10, 50)
-        == "**Step 2 · Tracking**: 10/50 · about 40 s left in this step · 12 s so far"
+        clock.describe("Reading the video", 0, None) == f"**Step 1 of {n} · Reading the video**… · 0 s so far · on CPU"
     )
+    now[0] = 101.0
+    assert clock.describe("Loading models", 0, None).startswith(f"**Step 2 of {n} · Loading models**…")
+    now[0] = 102.0
+    assert clock.describe("Finding and tracking people (x)", 0, 50).startswith(f"**Step 3 of {n} · Finding")
+    now[0] = 112.0  # 10 frames in 10 s -> 40 s for the remaining 40; later steps never timed: a lower bound
+    line = clock.describe("Finding and tracking people (x)", 10, 50)
+    assert "10/50 · about 40 s left in this step · at least 40 s left overall" in line and "12 s so far" in line
     now[0] = 150.0
-    assert clock.describe("Tracking", 50, 50) == "**Step 2 · Tracking**: 50/50 · 50 s so far"
+    clock.describe("Appearance features (MViT)", 0, 10)
+    now[0] = 160.0
+    clock.describe("Recognising actions (LART)", 0, 2)
+    now[0] = 161.0
+    clock.describe("Rendering video", 0, 50)
+    now[0] = 171.0
+    clock.finish()
+    # a later run of the same length: every step has been timed once, so the overall estimate is complete
+    now[0] = 0.0
+    again = StageClock("CPU", times, now=lambda: now[0])
+    again.describe("Reading the video", 0, None)
+    again.describe("Loading models", 0, None)
+    now[0] = 1.0
+    line = again.describe("Finding and tracking people (x)", 0, 50)
+    assert "about 69 s left overall" in line  # tracking took 48 s, then appearance 10, actions 1, rendering 10
+    now[0] = 13.0
+    line = again.describe("Finding and tracking people (x)", 25, 50)
+    assert "about 12 s left in this step · about 33 s left overall" in line and "at least" not in line
+    # a cached run skips steps: numbering stays "of N"; something else has no step number
+    assert StageClock().describe("Waiting for the previous run to finish", 0, None) == (
+        "**Waiting for the previous run to finish…**"
+    )
 
 
 def test_limits_text_states_the_caps() -> None:
@@ -82,12 +113,12 @@ def test_limits_text_states_the_caps() -> None:
 
 
 @pytest.mark.slow
-def test_weights_panel_lists_what_is_missing(tmp_path: Path, tiny_weights: Path) -> None:
-    panel = weights_panel(Settings(weights_dir=tmp_path / "empty"))
-    assert "model file(s) are missing" in panel
-    assert "python -m lart_demo weights download" in panel
-    assert panel.count("\n- `") >= 5  # one line per missing file, each with what to do
-    assert weights_panel(Settings(weights_dir=tiny_weights)) == ""
+def test_weights_panel_is_one_line_with_the_details_folded(tmp_path: Path, tiny_weights: Path) -> None:
+    line, details = weights_panel(Settings(weights_dir=tmp_path / "empty"))
+    assert "model file(s) are missing" in line and "\n" not in line
+    assert "python -m lart_demo weights download" in line and "make-random" in details
+    assert details.count("\n- `") >= 5  # one line per missing file, each with what to do
+    assert weights_panel(Settings(weights_dir=tiny_weights)) == ("", "")
 
 
 def test_random_banner_only_for_random_weights(tmp_path: Path, tiny_weights: Path) -> None:
@@ -95,12 +126,41 @@ def test_random_banner_only_for_random_weights(tmp_path: Path, tiny_weights: Pat
     assert random_banner(Settings(weights_dir=tmp_path)) == ""
 
 
-def test_example_clip_is_generated_once(tmp_path: Path) -> None:
+def test_generated_example_is_made_once(tmp_path: Path) -> None:
     settings = Settings(output_dir=tmp_path)
-    path = example_clip(settings)
+    path = generated_example(settings)
     assert path.is_file() and path.parent == tmp_path / "examples"
     stamp = path.stat().st_mtime_ns
-    assert example_clip(settings) == path and path.stat().st_mtime_ns == stamp
+    assert generated_example(settings) == path and path.stat().st_mtime_ns == stamp
+
+
+def test_real_example_is_cut_from_the_source_and_offline_falls_back_fast(tmp_path: Path) -> None:
+    source = write_example_clip(tmp_path / "film.mp4", n_frames=72, fps=24.0)
+    excerpt = RemoteExample("cut.mp4", str(source), start_s=1.0, duration_s=1.0, credit="a test film")
+    out = fetch_excerpt(excerpt, tmp_path / "cut.mp4")
+    info = probe_video(out)
+    assert info.duration_s == pytest.approx(1.0, abs=0.1) and max(info.width, info.height) <= 640
+    with pytest.raises(Exception):  # noqa: B017 - any failure; nothing may be left behind
+        fetch_excerpt(RemoteExample("x.mp4", str(tmp_path / "missing.mp4"), 0, 1, ""), tmp_path / "x.mp4")
+    assert not (tmp_path / "x.mp4").exists()
+    # an unreachable host: the page still gets the generated example, within the startup wait
+    t0 = time.monotonic()
+    rows = example_rows(Settings(output_dir=tmp_path / "out"), fetch=False)
+    assert [p.name for p, _ in rows] == ["generated_example.mp4"]
+    assert time.monotonic() - t0 < 30
+
+
+def test_bundle_zips_every_file_of_the_run_once(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    (run / "thumbnails").mkdir(parents=True)
+    (run / "results.json").write_text("{}")
+    (run / "thumbnails" / "track_1.png").write_bytes(b"png")
+    path = bundle(run)
+    assert path.name == BUNDLE_NAME
+    with zipfile.ZipFile(path) as zf:
+        assert sorted(zf.namelist()) == ["results.json", "thumbnails/track_1.png"]
+    stamp = path.stat().st_mtime_ns
+    assert bundle(run) == path and path.stat().st_mtime_ns == stamp
 
 
 def test_gpu_estimate_grows_with_the_clip(tmp_path: Path) -> None:
@@ -190,7 +250,7 @@ def test_with_zero_gpu_passes_errors_and_stops_on_cancel(tmp_path: Path) -> None
 @pytest.mark.slow
 def test_missing_weights_panel_is_shown_in_the_app(tmp_path: Path) -> None:
     demo = build_ui(Settings(weights_dir=tmp_path / "empty", output_dir=tmp_path / "out"))
-    panels = [c for c in demo.config["components"] if c.get("props", {}).get("elem_id") == "lart-weights-missing"]
-    assert len(panels) == 1
-    assert panels[0]["props"]["visible"] is True
-    assert "model file(s) are missing" in panels[0]["props"]["value"]
+    by_id = {c.get("props", {}).get("elem_id"): c["props"] for c in demo.config["components"]}
+    assert by_id["lart-weights-missing"]["visible"] is True
+    assert "model file(s) are missing" in by_id["lart-weights-line"]["value"]
+    assert "- `" in by_id["lart-weights-details"]["value"]

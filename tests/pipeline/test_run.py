@@ -82,7 +82,7 @@ class Recorder:
 def test_stages_run_in_order_and_write_the_result(settings: Settings, scene: tuple[Path, Path]) -> None:
     progress = Recorder()
     out = run_analysis(AnalysisRequest(str(scene[0]), settings), progress)
-    assert tuple(s for s in progress.steps if not s.startswith("Estimate")) == STEPS
+    assert tuple(s for s in progress.steps if not s.startswith("Estimate")) == STEPS  # estimates come between
     # the cost, before the heavy work and again once the tracks are known
     assert progress.steps[2].startswith("Estimate: about ") and "on cpu (fp32)" in progress.steps[2]
     assert progress.steps[4].startswith("Estimate after tracking: about ")
@@ -132,4 +132,5 @@ def test_cancel_stops_the_run_and_leaves_no_partial_folder(settings: Settings, s
         run_analysis(AnalysisRequest(str(scene[0]), settings), progress, cancel)
     assert "Rendering video" not in progress.steps
     runs = Path(settings.output_dir) / "runs"
-    assert not runs.exists() or list(runs.iterdir()) == []
+    assert [p.name for p in runs.iterdir() if not p.name.startswith(".")] == []  # nothing was published
+    assert not any((runs / ".building").iterdir())  # and the private build folder is gone

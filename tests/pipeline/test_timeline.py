@@ -7,8 +7,11 @@ import pytest
 
 from lart_demo.errors import InputError
 from lart_demo.pipeline.timeline import (
+    HEAT_ABSENT,
+    HEAT_LEVELS,
     PersonTimeline,
     find_segments,
+    heat_rows,
     per_frame_topk_union,
     player_payload,
     top_action_indices,
@@ -71,3 +74,30 @@ def test_top_actions_and_payload_keep_every_per_frame_top_action() -> None:
     assert entry["start"] == 0.5 and entry["end"] == 2.5
     assert len(entry["probs"][entry["traces"][0]]) == 20
     assert payload["n_frames"] == 30 and payload["fps"] == 10.0
+
+
+def test_heat_rows_hold_every_action_binned_over_time() -> None:
+    probs = np.zeros((6, len(NAMES)))
+    probs[:, 2] = [0.0, 1.0, 1.0, 1.0, 0.5, 0.5]
+    p = PersonTimeline(1, "#000000", np.arange(2, 8), probs)  # frames 2..7 of a 10-frame clip
+    rows = heat_rows(p, n_frames=10, bins=5)  # two frames a bin
+    assert len(rows) == len(NAMES) and all(len(r) == 5 for r in rows)
+    top = len(HEAT_LEVELS) - 1
+    assert (
+        rows[2]
+        == HEAT_ABSENT + HEAT_LEVELS[round(0.5 * top)] + HEAT_LEVELS[top] + HEAT_LEVELS[round(0.5 * top)] + HEAT_ABSENT
+    )
+    assert rows[0] == HEAT_ABSENT + "000" + HEAT_ABSENT
+
+
+def test_payload_gives_each_action_one_colour_for_everyone() -> None:
+    rng = np.random.default_rng(1)
+    a = PersonTimeline(1, "#ff0000", np.arange(10), rng.random((10, len(NAMES))))
+    b = PersonTimeline(2, "#00ff00", np.arange(10), rng.random((10, len(NAMES))))
+    payload = player_payload([a, b], NAMES, fps=10, n_frames=10, top_k=3)
+    colors = payload["colors"]
+    traced = {n for person in payload["people"] for n in person["traces"]}
+    assert set(colors) == traced
+    assert len(set(colors.values())) == len(colors)  # distinct while the palette lasts
+    assert payload["names"] == list(NAMES) and payload["heat_bins"] == 10
+    assert all(len(person["heat"]) == len(NAMES) for person in payload["people"])
