@@ -526,11 +526,12 @@ def test_8_no_clutter_one_banner_top3_bars_and_plain_downloads(results: Page, se
     )
     assert len(shown) == 3 and all(top == 3 and more >= 1 and is_open is False for top, more, is_open in shown), shown
     # downloads: plain links, no remove buttons, and one zip with everything
-    links = pg.eval_on_selector_all(
-        "#lart-player .lp-downloads a", "els => els.map(a => [a.textContent, a.getAttribute('href')])"
+    names = pg.eval_on_selector_all(
+        "#lart-player .lp-downloads > a", "els => els.filter(a => a.offsetWidth).map(a => a.textContent)"
     )
-    names = [n for n, _ in links]
     assert names == ["render.mp4", "results.json", "actions.csv", "tracks.pkl", "lart_results.zip"], names
+    folded = pg.eval_on_selector_all("#lart-player details.lp-more-files a", "els => els.map(a => a.textContent)")
+    assert "actions.vtt" in folded and not pg.locator("#lart-player details.lp-more-files").get_attribute("open")
     assert pg.locator("#lart-player .lp-downloads button").count() == 0
     assert pg.locator("[aria-label=Remove], [aria-label='Remove file']").count() == 0
     with pg.expect_download() as info:
