@@ -330,7 +330,7 @@ def results(request, browser, server, first_run, examples_dir: Path) -> Iterator
     upload(page.pg, examples_dir / "jump.mp4")
     set_number(page.pg, "lart-end", END_S)
     final = run_and_wait(page.pg)
-    assert "Done ·" in final and "from the cache" in final, final
+    assert "Done ·" in final, final  # usually from the cache (the first run analysed the same clip)
     page.pg.wait_for_selector("#lart-player .lart-player", timeout=30_000)
     page.pg.wait_for_function("() => document.querySelector('#lart-player video.lp-video').readyState >= 2")
     yield page
