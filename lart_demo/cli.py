@@ -32,6 +32,13 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         "--weights", type=Path, default=None, help="weights folder (default: weights/ or $LART_DEMO_WEIGHTS)"
     )
     parser.add_argument("--device", default=None, help="auto (default), cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        default=None,
+        help="auto (default: fp32 on CPU; bf16 + TF32 for detector, HMR2.0 and MViT on CUDA), fp32 (as upstream) "
+        "or bf16; also $LART_DEMO_PRECISION",
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="log details and show tracebacks")
 
 
@@ -102,6 +109,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings_from_env(
         weights_dir=getattr(args, "weights", None),
         device=getattr(args, "device", None),
+        precision=getattr(args, "precision", None),
         max_duration_s=getattr(args, "max_duration", None),
         max_side=getattr(args, "max_side", None),
         processing_fps=getattr(args, "fps", None),
@@ -159,8 +167,10 @@ def _batch_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--ray-address", default=None, help="join this Ray cluster (HEAD:6379, or auto) instead of starting one"
     )
-    p.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs each Ray worker reserves (0)")
-    p.add_argument("--cpus-per-worker", type=int, default=1, help="CPU cores each Ray worker reserves (1)")
+    p.add_argument(
+        "--gpus-per-worker", type=float, default=0.0, help="GPUs each Ray worker reserves (0; fractions share a GPU)"
+    )
+    p.add_argument("--cpus-per-worker", type=int, default=1, help="CPU cores (torch threads) each Ray worker reserves")
     p.add_argument("--retry-failed", action="store_true", help="try inputs that failed before again")
     _add_analysis_options(p)
     return p

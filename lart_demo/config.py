@@ -26,6 +26,8 @@ class Settings:
 
     weights_dir: Path = Path("weights")
     device: str = field(default="auto", metadata=AFFECTS_OUTPUT)  # "auto" | "cpu" | "cuda" | "cuda:N"
+    # "auto" | "fp32" | "bf16": lart_demo/precision.py decides what each means per stage and device
+    precision: str = field(default="auto", metadata=AFFECTS_OUTPUT)
     hf_repo: str = DEFAULT_HF_REPO
     hf_revision: str = DEFAULT_HF_REVISION
     smpl_path: Path | None = None
@@ -67,6 +69,7 @@ class Settings:
 _ENV_MAP: dict[str, tuple[str, type]] = {
     "LART_DEMO_WEIGHTS": ("weights_dir", Path),
     "LART_DEMO_DEVICE": ("device", str),
+    "LART_DEMO_PRECISION": ("precision", str),
     "LART_DEMO_HF_REPO": ("hf_repo", str),
     "LART_DEMO_HF_REVISION": ("hf_revision", str),
     "LART_DEMO_SMPL_PATH": ("smpl_path", Path),

@@ -2,7 +2,7 @@
 
     source -> Clip -> [people] FramePeople(PersonObservation...) per frame -> [tracking] Track per identity
     -> [appearance] Track.appearance -> [actions] ActionResult per track -> [render] SmplPerson per frame
-    -> Result (results.json / actions.csv); tracks.pkl is built from these at export time (pipeline/exports.py).
+    -> Result (results.json / actions.csv); tracks.pkl is built from these at export time (exports/tracks_pkl.py).
 
 Conventions used by every stage:
 - frames are RGB uint8 arrays (H, W, 3); modules that reproduce upstream BGR code convert locally;
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -207,6 +207,8 @@ class SmplPerson:
 # ---- the result of a run (written by pipeline/results.py) -------------------------------------------------
 @dataclass
 class ClipMeta:
+    """The analysed clip as results.json describes it."""
+
     name: str
     source: str
     fps: float
@@ -222,6 +224,8 @@ class ClipMeta:
 
 @dataclass
 class TrackResult:
+    """One identity in results.json: its frames, boxes and per-frame action probabilities."""
+
     track_id: int
     frames: np.ndarray  # (T,) int64, ascending
     has_detection: np.ndarray  # (T,) bool
@@ -253,6 +257,8 @@ class TrackResult:
 
 @dataclass
 class Result:
+    """Everything one analysis produced that results.json and actions.csv hold (pipeline/results.py)."""
+
     clip: ClipMeta
     tracks: list[TrackResult]
     action_names: list[str]
@@ -263,6 +269,8 @@ class Result:
     files: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     created_utc: str | None = None
+    work: dict[str, int] = field(default_factory=dict)  # counts of the work done (pipeline/work.py)
+    precision: dict[str, Any] = field(default_factory=dict)  # what lart_demo.precision ran (policy.describe())
 
     def __post_init__(self) -> None:
         if len(self.action_names) != len(self.action_ava_ids):

@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from lart_demo.errors import WeightsError
+from lart_demo.errors import InputError, LartDemoError, WeightsError
 
 _REDOWNLOAD = "Delete it and run `python -m lart_demo weights download`."
 
@@ -149,6 +149,8 @@ class PickleKind:
     stand_in: Callable[[str, str], Any] | None = None  # classes that load as inert records
     object_arrays: bool = False  # .npy files of this kind may be object arrays (a pickle inside)
     encoding: str = "ASCII"  # "latin1" for Python 2 pickles holding numpy arrays
+    advice: str = _REDOWNLOAD  # what the user can do about a refused or damaged file
+    error: type[LartDemoError] = WeightsError
 
 
 MEAN_STD = PickleKind(
@@ -187,6 +189,17 @@ AVA_LABELS = PickleKind(
     },
     encoding="latin1",
 )
+# tracks.pkl (ours or PHALP's demo output): joblib's array records stand in for numpy arrays
+PHALP_RESULTS = PickleKind(
+    "a PHALP results file (tracks.pkl: dicts, lists, strings and numpy arrays)",
+    {
+        **NUMPY_ARRAY_GLOBALS,
+        **_PLAIN_CONTAINERS,
+        ("joblib.numpy_pickle", "NumpyArrayWrapper"): None,  # resolved in load_joblib (joblib loads lazily)
+    },
+    advice="Only results files written by this app or by PHALP can be read.",
+    error=InputError,
+)
 # The manifest's `check.loader` names one of these.
 PICKLE_KINDS: Mapping[str, PickleKind] = {
     "mean_std": MEAN_STD,
@@ -218,40 +231,43 @@ class _RestrictedUnpickler(pickle.Unpickler):
         raise _Refused("it refers to an external object")
 
 
-def _refusal(path: Path, kind_description: str, why: str) -> WeightsError:
-    return WeightsError(f"Refused to load {path.name}: {why}, which {kind_description} never holds. {_REDOWNLOAD}")
+def _refusal(
+    path: Path, description: str, why: str, advice: str = _REDOWNLOAD, error: type[LartDemoError] = WeightsError
+) -> LartDemoError:
+    return error(f"Refused to load {path.name}: {why}, which {description} never holds. {advice}")
 
 
 def _unpickle(fh: BinaryIO, path: Path, kind: PickleKind) -> Any:
     try:
         return _RestrictedUnpickler(fh, kind).load()
     except _Refused as exc:
-        raise _refusal(path, kind.description, str(exc)) from None
+        raise _refusal(path, kind.description, str(exc), kind.advice, kind.error) from None
     # a damaged stream can fail in any of these; none of them means code ran
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
-        raise WeightsError(f"Could not read {path.name} ({type(exc).__name__}: {exc}). {_REDOWNLOAD}") from None
+        raise kind.error(f"Could not read {path.name} ({type(exc).__name__}: {exc}). {kind.advice}") from None
 
 
-def _existing(path: str | Path, what: str) -> Path:
+def _existing(path: str | Path, what: str, error: type[LartDemoError] = WeightsError) -> Path:
     path = Path(path)
     if not path.is_file():
-        raise WeightsError(f"{what} not found: {path}. Run `python -m lart_demo weights status`.")
+        hint = " Run `python -m lart_demo weights status`." if error is WeightsError else ""
+        raise error(f"{what} not found: {path}.{hint}")
     return path
 
 
 def load_pickle(path: str | Path, kind: PickleKind) -> Any:
     """A pickle file, allowing only the globals of `kind`."""
-    path = _existing(path, kind.description[0].upper() + kind.description[1:])
+    path = _existing(path, kind.description[0].upper() + kind.description[1:], kind.error)
     try:
         with path.open("rb") as fh:
             return _unpickle(fh, path, kind)
     except OSError as exc:
-        raise WeightsError(f"Could not read {path.name}: {exc}.") from exc
+        raise kind.error(f"Could not read {path.name}: {exc}.") from exc
 
 
 def load_npy(path: str | Path, kind: PickleKind) -> Any:
     """A .npy file: a plain array, or (only where `kind` needs them) an object array unpickled with its allow-list."""
-    path = _existing(path, kind.description[0].upper() + kind.description[1:])
+    path = _existing(path, kind.description[0].upper() + kind.description[1:], kind.error)
     readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
     try:
         with path.open("rb") as fh:
@@ -261,11 +277,51 @@ def load_npy(path: str | Path, kind: PickleKind) -> Any:
             _shape, _fortran, dtype = readers[version](fh)
             if dtype.hasobject:
                 if not kind.object_arrays:
-                    raise _refusal(path, kind.description, "it is an object array (a pickle)")
+                    raise _refusal(path, kind.description, "it is an object array (a pickle)", kind.advice, kind.error)
                 return _unpickle(io.BytesIO(fh.read()), path, kind)
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
-        raise WeightsError(f"Could not read {path.name} ({exc}). {_REDOWNLOAD}") from None
+        raise kind.error(f"Could not read {path.name} ({exc}). {kind.advice}") from None
+
+
+def load_joblib(path: str | Path, kind: PickleKind) -> Any:
+    """A joblib dump (compressed or not), allowing only the globals of `kind`; object arrays are refused
+    (joblib reads those with an unrestricted pickle)."""
+    # joblib is imported here: only tracks.pkl readers need it. Its unpickler and file opener are internals,
+    # hence the joblib>=1.5,<2 range in requirements.txt.
+    from joblib import numpy_pickle
+    from joblib.numpy_pickle_utils import _validate_fileobject_and_memmap
+
+    allowed = {**kind.allowed, ("joblib.numpy_pickle", "NumpyArrayWrapper"): numpy_pickle.NumpyArrayWrapper}
+
+    class Restricted(numpy_pickle.NumpyUnpickler):
+        dispatch = dict(numpy_pickle.NumpyUnpickler.dispatch)
+
+        def find_class(self, module: str, name: str) -> Any:
+            if (module, name) in allowed:
+                return allowed[(module, name)]
+            raise _Refused(f"it refers to {module}.{name}")
+
+        def load_build(self) -> None:
+            target, state = self.stack[-2], self.stack[-1]
+            if isinstance(target, numpy_pickle.NumpyArrayWrapper):
+                dtype = state.get("dtype") if isinstance(state, dict) else None
+                if not isinstance(dtype, np.dtype) or dtype.hasobject:
+                    raise _Refused("it holds an object array (a pickle inside)")
+            numpy_pickle.NumpyUnpickler.load_build(self)
+
+        dispatch[pickle.BUILD[0]] = load_build
+
+    path = _existing(path, kind.description[0].upper() + kind.description[1:], kind.error)
+    try:
+        with path.open("rb") as fh, _validate_fileobject_and_memmap(fh, str(path)) as (stream, _mmap):
+            if isinstance(stream, str):  # joblib < 0.10 kept arrays in companion files
+                raise _Refused("it is in joblib's pre-0.10 format")
+            return Restricted(str(path), stream, True).load()
+    except _Refused as exc:
+        raise _refusal(path, kind.description, str(exc), kind.advice, kind.error) from None
+    except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, KeyError) as exc:
+        raise kind.error(f"Could not read {path.name} ({type(exc).__name__}: {exc}). {kind.advice}") from None
 
 
 # --- torch checkpoints ----------------------------------------------------------------------------------

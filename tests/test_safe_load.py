@@ -138,3 +138,27 @@ def test_torch_stand_ins_load_configs_inertly(tmp_path: Path) -> None:
     torch.save({"state_dict": OrderedDict(w=torch.ones(2)), "epoch": 3}, path)
     for kind in (TORCH_WEIGHTS, LIGHTNING_CHECKPOINT, HMR2_CHECKPOINT):
         assert load_torch(path, kind)["state_dict"]["w"].tolist() == [1.0, 1.0]
+
+
+def test_phalp_results_load_and_payloads_are_refused(tmp_path: Path) -> None:
+    import joblib
+
+    from lart_demo.errors import InputError
+    from lart_demo.safe_load import PHALP_RESULTS, load_joblib
+
+    good = {"frame_0": {"tid": [1], "bbox": [np.arange(4.0)], "size": [(64, 48)], "label": {1: ["stand"]}}}
+    for compress in (0, 3):
+        joblib.dump(good, tmp_path / f"good{compress}.pkl", compress=compress)
+        loaded = load_joblib(tmp_path / f"good{compress}.pkl", PHALP_RESULTS)
+        assert loaded["frame_0"]["label"] == {1: ["stand"]}
+        assert np.array_equal(loaded["frame_0"]["bbox"][0], np.arange(4.0))
+    marker = tmp_path / "marker"
+    for index, payload in enumerate(_payloads(marker)):
+        joblib.dump({"frame_0": {"tid": [payload]}}, tmp_path / f"evil{index}.pkl", compress=3)
+        with pytest.raises(InputError, match=rf"^Refused to load evil{index}\.pkl: it refers to "):
+            load_joblib(tmp_path / f"evil{index}.pkl", PHALP_RESULTS)
+    # joblib reads object arrays with an unrestricted pickle: refused before that happens
+    joblib.dump({"x": np.array([_System(f"touch {marker}")], dtype=object)}, tmp_path / "objects.pkl")
+    with pytest.raises(InputError, match=r"it holds an object array"):
+        load_joblib(tmp_path / "objects.pkl", PHALP_RESULTS)
+    assert not marker.exists()

@@ -1,12 +1,14 @@
 """The page's export views of a finished run: the 3D view of the scrubbed frame and highlight clips of events.
 
-Handlers take the run folder (the page's hidden `run_dir`) and return widget values; the files they make
-(view3d/frame_*.glb, highlights/*.mp4) are written once into the run folder and reused.
+Handlers take the page's run token (signed for the browser session, see app/sessions.py) and return widget
+values; only a run of the asking session is ever opened. The files they make (view3d/frame_*.glb,
+highlights/*.mp4) are written once into the run folder and reused.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +34,9 @@ def event_label(event: Event) -> str:
 class ExportsPanel:
     """3D view and highlight handlers of one app; the SMPL body is loaded once, on the first 3D view."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, run_folder: Callable[[str | None, gr.Request | None], Path | None]) -> None:
         self.settings = settings
+        self.run_folder = run_folder  # run token + request -> that session's run folder (Handlers.run_folder)
         self._smpl: Any = None
         self._lock = threading.Lock()
 
@@ -49,32 +52,42 @@ class ExportsPanel:
                 self._smpl = load_smpl(smpl_model_file(weights, self.settings), weights.smpl_to_j19)
             return self._smpl
 
-    def _run(self, run_dir: str) -> Path | None:
-        """The run folder, only when it is a finished run inside this app's output folder (never any other path)."""
-        if not run_dir:
+    def _run(self, run_token: str | None, request: gr.Request | None) -> Path | None:
+        """The session's run folder, only when it is a finished run inside this app's output folder."""
+        folder = self.run_folder(run_token, request)
+        if folder is None:
             return None
-        path = Path(run_dir).resolve()
+        path = Path(folder).resolve()
         if not path.is_relative_to(Path(self.settings.output_dir).resolve()):
             return None
         return path if (path / "results.json").is_file() else None
 
-    def after_run(self, run_dir: str) -> tuple[Any, Any, Any, Any, str, Any]:
+    def after_run(
+        self,
+        run_token: str | None,
+        request: gr.Request = None,  # type: ignore[assignment] - Gradio injects it
+    ) -> tuple[Any, Any, Any, Any, str, Any]:
         """A new result: reset the 3D frame slider to the clip's frames, show frame 0, list the events."""
-        run = self._run(run_dir)
+        run = self._run(run_token, request)
         if run is None:
             empty = gr.update(choices=[], value=None)
             return gr.update(value=0, maximum=1), None, gr.update(value=None), empty, NO_RUN, None
         result = read_result_json(run / "results.json")
         slider = gr.update(value=0, minimum=0, maximum=max(result.clip.n_frames - 1, 1), step=1)
-        model, download, caption = self.frame_view(run_dir, 0)
+        model, download, caption = self.frame_view(run_token, 0, request)
         events = read_events(run / "events.json") if (run / "events.json").is_file() else []
         choices = [(event_label(e), i) for i, e in enumerate(events)]
         dropdown = gr.update(choices=choices, value=0 if choices else None)
         return slider, model, download, dropdown, caption, None
 
-    def frame_view(self, run_dir: str, frame: float | None) -> tuple[Any, Any, str]:
+    def frame_view(
+        self,
+        run_token: str | None,
+        frame: float | None,
+        request: gr.Request = None,  # type: ignore[assignment] - Gradio injects it
+    ) -> tuple[Any, Any, str]:
         """The GLB of one frame for the 3D view and its download button, and a caption naming who is in it."""
-        run = self._run(run_dir)
+        run = self._run(run_token, request)
         if run is None:
             return None, gr.update(value=None), NO_RUN
         index = int(frame or 0)
@@ -86,9 +99,14 @@ class ExportsPanel:
         who = ", ".join(f"#{t}" for t in people) if people else "nobody"
         return str(path), gr.update(value=str(path)), f"3D view of frame {index}: {who}."
 
-    def highlight(self, run_dir: str, choice: int | None) -> tuple[Any, str]:
+    def highlight(
+        self,
+        run_token: str | None,
+        choice: int | None,
+        request: gr.Request = None,  # type: ignore[assignment] - Gradio injects it
+    ) -> tuple[Any, str]:
         """The chosen event's segment of render.mp4 as its own H.264 clip."""
-        run = self._run(run_dir)
+        run = self._run(run_token, request)
         if run is None or choice is None:
             return None, NO_RUN if run is None else "Pick an event first."
         try:

@@ -266,6 +266,11 @@ class Handlers:
         if flag is not None:
             flag.set()
 
+    def run_folder(self, run_token: str | None, request: gr.Request | None) -> Path | None:
+        """The folder of a finished run this session's token names, else None (for the export views)."""
+        out = self._run_of(_session(request), run_token)
+        return None if isinstance(out, str) else out.out_dir
+
     def _run_of(self, session: str, run_token: str | None) -> RunOutput | str:
         """The finished run a token of this session names (from memory or the cache), or why there is none."""
         run_id = self.tokens.run_id(session, run_token)

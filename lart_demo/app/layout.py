@@ -39,7 +39,7 @@ def build_ui(
     """The whole app. `runner` is the analysis entry point (default: `run_analysis`, on ZeroGPU when available);
     `fetch_examples` fetches the real example clip on first start (app.py sets it; tests stay offline)."""
     handlers = Handlers(settings, runner if runner is not None else with_zero_gpu(run_analysis))
-    exports = ExportsPanel(settings)
+    exports = ExportsPanel(settings, handlers.run_folder)
     examples = example_rows(settings, fetch=fetch_examples)
 
     # Gradio's own copies of uploads and downloads: every half hour, drop those older than two hours

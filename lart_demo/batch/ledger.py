@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
+from lart_demo.atomic import atomic_output
 from lart_demo.batch.inputs import BatchInput, content_digest
 
 log = logging.getLogger(__name__)
@@ -159,13 +160,10 @@ class Summary:
         return [self._rows[i] for i in sorted(self._rows)]
 
     def write(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with tmp.open("w", newline="", encoding="utf-8") as fh:
+        with atomic_output(self.path, "w", newline="", encoding="utf-8") as fh:  # never seen half-written
             writer = csv.DictWriter(fh, fieldnames=COLUMNS)
             writer.writeheader()
             writer.writerows(o.row() for o in self.outcomes())
-        os.replace(tmp, self.path)  # readers never see a half-written file
 
 
 def read_summary(path: Path) -> list[dict[str, str]]:

@@ -32,7 +32,7 @@ from lart_demo.pipeline.cache_store import RunCache, cache_bytes
 from lart_demo.pipeline.request import AnalysisRequest
 from lart_demo.pipeline.results import read_result_json
 from lart_demo.pipeline.run import run_analysis
-from lart_demo.progress import Cancelled
+from lart_demo.progress import Cancelled, no_progress
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +267,7 @@ def _make_pool(spec: BatchSpec, options: PoolOptions, stop: threading.Event, pri
     from lart_demo.batch.ray_workers import RayPool  # imports Ray (optional extra)
     from lart_demo.pipeline.analysis import ensure_weights
 
-    ensure_weights(spec.settings, lambda *_: None)  # download missing weights once, not once per worker
+    ensure_weights(spec.settings, no_progress)  # download missing weights once, not once per worker
     return RayPool(spec, options, stop, printer)
 
 

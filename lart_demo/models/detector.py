@@ -205,8 +205,7 @@ class MaskRCNNPersonDetector:
         images = [
             torch.from_numpy(np.ascontiguousarray(f)).to(self.device).permute(2, 0, 1).float() / 255.0 for f in frames
         ]
-        with torch.autocast(self.device.type, enabled=self.device.type == "cuda"):
-            outputs = self.model(images)
+        outputs = self.model(images)  # in the caller's precision context (lart_demo.precision)
         return [self._person_detections(out, frame.shape[:2]) for out, frame in zip(outputs, frames, strict=True)]
 
     def _person_detections(self, out: Mapping[str, torch.Tensor], image_hw: tuple[int, int]) -> Detections:

@@ -348,13 +348,9 @@ def fuse_uv(old_uv: np.ndarray, new_uv: np.ndarray, conf: float, alpha: float = 
     a = float(alpha) * float(conf) ** 2
     vis_old = old[3] == 1
     vis_new = new[3] == 1
-    rgb = np.zeros_like(old[:3])
-    both = vis_old & vis_new
-    rgb[:, both] = (1 - a) * old[:3, both] + a * new[:3, both]
-    only_old = vis_old & ~vis_new
-    only_new = vis_new & ~vis_old
-    rgb[:, only_old] = old[:3, only_old]
-    rgb[:, only_new] = new[:3, only_new]
+    # Whole-map arithmetic selected by masks (no boolean gathers/scatters): the same float64 values.
+    blend = (1 - a) * old[:3] + a * new[:3]
+    rgb = np.where(vis_old, np.where(vis_new, blend, old[:3]), np.where(vis_new, new[:3], 0.0))
     mask = np.where(vis_old | vis_new, 1.0, -1.0)[None]
     return np.concatenate([rgb, mask], 0)
 
@@ -523,7 +519,7 @@ def hmar_config_from_state_dict(sd: Mapping[str, torch.Tensor]) -> HMARConfig:
 
 
 def _load_mean_params(path: Path) -> dict[str, torch.Tensor]:
-    with np.load(path) as data:
+    with np.load(path, allow_pickle=False) as data:
         return {
             "smpl_head.init_body_pose": torch.from_numpy(data["pose"].astype(np.float32)).reshape(1, -1),
             "smpl_head.init_betas": torch.from_numpy(data["shape"].astype(np.float32)).reshape(1, -1),

@@ -30,6 +30,7 @@ from torch import nn
 
 from lart_demo.errors import ModelError, WeightsError
 from lart_demo.models.checkpoint import assign_state_dict, read_yaml_mapping
+from lart_demo.models.crops import CROP_SIZE
 from lart_demo.models.smpl import SMPL
 from lart_demo.models.smpl_head import rot6d_to_rotmat
 from lart_demo.models.transformer import FeedForward, PreNorm
@@ -124,6 +125,28 @@ def _section(config: Mapping[str, Any], path: str) -> Mapping[str, Any]:
     return node if isinstance(node, Mapping) else {}
 
 
+# What PHALP's crops (models/crops.py) feed HMR2: these config values change the computation, and the
+# crops implement only the released ones, so any other value is refused by name rather than ignored.
+_RELEASED_PREPROCESSING = {"IMAGE_MEAN": [0.485, 0.456, 0.406], "IMAGE_STD": [0.229, 0.224, 0.225]}
+
+
+def _refuse_other_preprocessing(model: Mapping[str, Any], image_size: int) -> None:
+    if image_size != CROP_SIZE:
+        raise ModelError(f"HMR2 config sets MODEL.IMAGE_SIZE={image_size}; the crops are {CROP_SIZE} px as released.")
+    for key, released in _RELEASED_PREPROCESSING.items():
+        value = model.get(key, released)
+        try:
+            same = len(value) == len(released)
+            same = same and all(abs(float(v) - r) < 1e-6 for v, r in zip(value, released, strict=True))
+        except (TypeError, ValueError):
+            same = False
+        if not same:
+            raise ModelError(
+                f"HMR2 config sets MODEL.{key}={value!r}; the crops are normalised with the released {released}. "
+                "Use the released model_config.yaml."
+            )
+
+
 def hmr2_config_from_mapping(config: Mapping[str, Any]) -> HMR2Config:
     """Resolve a (partial) yacs-style config dict into the sizes the network needs."""
     model = _section(config, "MODEL")
@@ -163,6 +186,7 @@ def hmr2_config_from_mapping(config: Mapping[str, Any]) -> HMR2Config:
     if decoder.token_input not in ("zero", "mean_shape"):
         raise ModelError(f"Unknown SMPL_HEAD.TRANSFORMER_INPUT '{decoder.token_input}' in the HMR2 config.")
     image_size = int(model.get("IMAGE_SIZE", 256))
+    _refuse_other_preprocessing(model, image_size)
     bbox_shape = model.get("BBOX_SHAPE") or [192, 256]
     return HMR2Config(
         vit=vit,

@@ -162,7 +162,10 @@ def lart_config_from_mapping(data: Mapping[str, Any]) -> LartConfig:
 
 def read_lart_config(path: str | Path) -> LartConfig:
     """Parse lart_mvit.config (OmegaConf-style YAML; JSON works too) into a `LartConfig`."""
-    return lart_config_from_mapping(read_yaml_mapping(path, "LART config", "omegaconf"))
+    try:
+        return lart_config_from_mapping(read_yaml_mapping(path, "LART config", "omegaconf"))
+    except (TypeError, ValueError) as exc:  # a value of the wrong form, e.g. `depth: deep`
+        raise ModelError(f"{Path(path).name} has a value of the wrong form ({exc}).") from exc
 
 
 def config_to_yaml_dict(config: LartConfig) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import contextlib
 import copy
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -447,52 +447,114 @@ def resize_rel_pos(table: torch.Tensor, length: int) -> torch.Tensor:
     return resized.reshape(-1, length).permute(1, 0)
 
 
-def add_rel_pos_spatial(
-    attn: torch.Tensor,
+def rel_pos_spatial_terms(
     q: torch.Tensor,
     cls_offset: int,
     q_thw: Sequence[int],
     k_thw: Sequence[int],
     rel_pos_h: torch.Tensor,
     rel_pos_w: torch.Tensor,
-) -> torch.Tensor:
-    """attn[(t,y,x),(t',y',x')] += q.Rh[y,y'] + q.Rw[x,x'] (decomposed spatial relative positions)."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per query token (cls excluded): q.Rh[y, y'] (B, heads, Nq, k_h) and q.Rw[x, x'] (B, heads, Nq, k_w).
+
+    These are query-sized, not attention-sized: the attention map gets them broadcast over the other key axes.
+    """
     q_t, q_h, q_w = q_thw
-    k_t, k_h, k_w = k_thw
+    _, k_h, k_w = k_thw
     rh = resize_rel_pos(rel_pos_h, 2 * max(q_h, k_h) - 1)[rel_pos_index(q_h, k_h).to(q.device)]
     rw = resize_rel_pos(rel_pos_w, 2 * max(q_w, k_w) - 1)[rel_pos_index(q_w, k_w).to(q.device)]
     b, heads, _, dim = q.shape
     r_q = q[:, :, cls_offset:].reshape(b, heads, q_t, q_h, q_w, dim)
     rel_h = torch.einsum("bythwc,hkc->bythwk", r_q, rh)
     rel_w = torch.einsum("bythwc,wkc->bythwk", r_q, rw)
-    # In place on a view of attn: the same additions in the same order as the fork, without two more
-    # attention-sized temporaries (stage 1 of the released model: ~2.8 GB each per clip).
-    body = attn[:, :, cls_offset:, cls_offset:].view(b, -1, q_t, q_h, q_w, k_t, k_h, k_w)
-    body += rel_h[:, :, :, :, :, None, :, None]
-    body += rel_w[:, :, :, :, :, None, None, :]
-    return attn
+    return rel_h.reshape(b, heads, -1, k_h), rel_w.reshape(b, heads, -1, k_w)
 
 
-def add_rel_pos_temporal(
-    attn: torch.Tensor,
-    q: torch.Tensor,
-    cls_offset: int,
-    q_thw: Sequence[int],
-    k_thw: Sequence[int],
-    rel_pos_t: torch.Tensor,
+def rel_pos_temporal_terms(
+    q: torch.Tensor, cls_offset: int, q_thw: Sequence[int], k_thw: Sequence[int], rel_pos_t: torch.Tensor
 ) -> torch.Tensor:
-    """attn[(t,y,x),(t',y',x')] += q.Rt[t,t'] (temporal relative positions)."""
+    """Per query token (cls excluded): q.Rt[t, t'] as (B, heads, Nq, k_t)."""
     q_t, q_h, q_w = q_thw
-    k_t, k_h, k_w = k_thw
+    k_t = k_thw[0]
     rt = resize_rel_pos(rel_pos_t, 2 * max(q_t, k_t) - 1)[rel_pos_index(q_t, k_t).to(q.device)]
     b, heads, _, dim = q.shape
     r_q = q[:, :, cls_offset:].reshape(b, heads, q_t, q_h, q_w, dim)
     r_q = r_q.permute(2, 0, 1, 3, 4, 5).reshape(q_t, b * heads * q_h * q_w, dim)
     rel = torch.matmul(r_q, rt.transpose(1, 2)).transpose(0, 1)
     rel = rel.view(b, heads, q_h, q_w, q_t, k_t).permute(0, 1, 4, 2, 3, 5)
-    body = attn[:, :, cls_offset:, cls_offset:].view(b, -1, q_t, q_h, q_w, k_t, k_h, k_w)
-    body += rel[:, :, :, :, :, :, None, None]
-    return attn
+    return rel.reshape(b, heads, -1, k_t)
+
+
+def _add_rel_terms(
+    body: torch.Tensor,
+    k_thw: Sequence[int],
+    rel_h: torch.Tensor | None = None,
+    rel_w: torch.Tensor | None = None,
+    rel_t: torch.Tensor | None = None,
+) -> None:
+    """In place: body (B, heads, n, Nk) += the per-query terms (B, heads, n, k_*) broadcast over the key grid.
+
+    The additions run in the fork's order (h, then w, then t), so each score sees the same float rounding.
+    """
+    k_t, k_h, k_w = k_thw
+    b, heads, n, _ = body.shape
+    grid = body.view(b, heads, n, k_t, k_h, k_w)
+    if rel_h is not None:
+        grid += rel_h[:, :, :, None, :, None]
+    if rel_w is not None:
+        grid += rel_w[:, :, :, None, None, :]
+    if rel_t is not None:
+        grid += rel_t[:, :, :, :, None, None]
+
+
+# Upper bound on one chunk of attention scores. The full map of the released model's block 2 is ~5.6 GB per
+# clip in float32; chunks of this size keep the peak at a few hundred MB and are still large matmuls.
+ATTN_CHUNK_BYTES = 128 << 20
+
+
+def chunked_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    scale: float,
+    cls_offset: int,
+    k_thw: Sequence[int],
+    rel_h: torch.Tensor | None = None,
+    rel_w: torch.Tensor | None = None,
+    rel_t: torch.Tensor | None = None,
+    chunk_bytes: int = ATTN_CHUNK_BYTES,
+) -> torch.Tensor:
+    """softmax((q*scale) k^T + relative-position terms) v, one block of query rows at a time.
+
+    Every query row's scores depend only on that row, so computing rows in blocks gives the same function as
+    the materialised map while holding at most `chunk_bytes` of scores (plus the softmax output) at once.
+    The rel-pos terms (B, heads, Nq - cls_offset, k_*) apply to body rows x body keys, as in the fork.
+    """
+    b, heads, n_q, _ = q.shape
+    n_k = k.shape[2]
+    rows = max(1, chunk_bytes // max(1, b * heads * n_k * q.element_size()))
+    k_t = k.transpose(-2, -1)
+    out: torch.Tensor | None = None
+    for start in range(0, n_q, rows):
+        end = min(n_q, start + rows)
+        attn = (q[:, :, start:end] * scale) @ k_t
+        body_start = max(start, cls_offset)
+        if body_start < end and (rel_h is not None or rel_w is not None or rel_t is not None):
+            lo, hi = body_start - cls_offset, end - cls_offset
+            _add_rel_terms(
+                attn[:, :, body_start - start :, cls_offset:],
+                k_thw,
+                rel_h=None if rel_h is None else rel_h[:, :, lo:hi],
+                rel_w=None if rel_w is None else rel_w[:, :, lo:hi],
+                rel_t=None if rel_t is None else rel_t[:, :, lo:hi],
+            )
+        attn = attn.softmax(dim=-1)
+        part = attn @ v
+        if out is None:  # allocated from the first block so that autocast decides the dtype, as for one matmul
+            out = part.new_empty((b, heads, n_q, part.shape[-1]))
+        out[:, :, start:end] = part
+    assert out is not None
+    return out
 
 
 # ------------------------------------------------------------------------------------------- modules
@@ -564,6 +626,7 @@ class MultiScaleAttention(nn.Module):
         self.residual_pooling = cfg.residual_pooling
         self.qkv = nn.Linear(dim, dim_out * 3, bias=cfg.qkv_bias)
         self.proj = nn.Linear(dim_out, dim_out)
+        self.chunk_bytes = ATTN_CHUNK_BYTES  # scores held at once; see `chunked_attention`
         # A 1x1x1 kernel with stride 1 means "no pooling" in the fork.
         kernel_q = () if math.prod(spec.kernel_q) == 1 and math.prod(spec.stride_q) == 1 else spec.kernel_q
         kernel_kv = () if math.prod(spec.kernel_kv) == 1 and math.prod(spec.stride_kv) == 1 else spec.kernel_kv
@@ -595,13 +658,12 @@ class MultiScaleAttention(nn.Module):
         k, k_thw = pool_tokens(k, self.pool_k, thw, self.cls_offset, self.norm_k)
         v, _ = pool_tokens(v, self.pool_v, thw, self.cls_offset, self.norm_v)
 
-        attn = (q * self.scale) @ k.transpose(-2, -1)
+        rel_h = rel_w = rel_t = None
         if self.rel_pos_spatial:
-            attn = add_rel_pos_spatial(attn, q, self.cls_offset, q_thw, k_thw, self.rel_pos_h, self.rel_pos_w)
+            rel_h, rel_w = rel_pos_spatial_terms(q, self.cls_offset, q_thw, k_thw, self.rel_pos_h, self.rel_pos_w)
         if self.rel_pos_temporal:
-            attn = add_rel_pos_temporal(attn, q, self.cls_offset, q_thw, k_thw, self.rel_pos_t)
-        attn = attn.softmax(dim=-1)
-        x = attn @ v
+            rel_t = rel_pos_temporal_terms(q, self.cls_offset, q_thw, k_thw, self.rel_pos_t)
+        x = chunked_attention(q, k, v, self.scale, self.cls_offset, k_thw, rel_h, rel_w, rel_t, self.chunk_bytes)
         if self.residual_pooling:
             # Residual pooling adds the pooled (and normed) query, except for the cls token.
             x[:, :, self.cls_offset :, :] += q[:, :, self.cls_offset :, :]
@@ -697,8 +759,16 @@ class MViT(nn.Module):
         self.norm = nn.LayerNorm(self.feature_dim, eps=LAYER_NORM_EPS)
         self.head = RoIHead(self.feature_dim, cfg)
 
-    def forward_features(self, clip: torch.Tensor, trace: dict[str, Any] | None = None) -> torch.Tensor:
-        """Backbone: normalised clip (B,3,T,H,W) -> feature map (B, D, T', H/s, W/s) after the final norm."""
+    def forward_features(
+        self,
+        clip: torch.Tensor,
+        trace: dict[str, Any] | None = None,
+        on_block: Callable[[int], None] | None = None,
+    ) -> torch.Tensor:
+        """Backbone: normalised clip (B,3,T,H,W) -> feature map (B, D, T', H/s, W/s) after the final norm.
+
+        `on_block(i)` runs after block i (progress / cancel checks during a long forward).
+        """
         x, thw = self.patch_embed(clip)
         if trace is not None:
             trace["patch_tokens"] = x
@@ -709,6 +779,8 @@ class MViT(nn.Module):
             if trace is not None:
                 trace[f"block{i}_out"] = x
                 trace[f"block{i}_thw"] = tuple(thw)
+            if on_block is not None:
+                on_block(i)
         x = self.norm(x)
         if self.config.cls_embed:
             x = x[:, 1:]

@@ -28,12 +28,15 @@ from lart_demo.models.detector import KnownBoxesDetector
 from lart_demo.models.mvit import MViT, load_mvit
 from lart_demo.notices import RANDOM_WEIGHTS_MARK
 from lart_demo.pipeline.cache import weights_identity
+from lart_demo.pipeline.estimate import announce_after_tracking, announce_start
 from lart_demo.pipeline.request import AnalysisRequest
 from lart_demo.pipeline.results import write_actions_csv, write_result_json
+from lart_demo.pipeline.work import WorkCounts, counting_people
+from lart_demo.precision import precision_policy
 from lart_demo.progress import ProgressFn, no_progress, renamed
 from lart_demo.render.video import RenderPerson, Sighting, pose_people, render_video, with_track_thumbnails
-from lart_demo.stages.actions import ActionModels, load_action_models, predict_actions
-from lart_demo.stages.appearance import compute_appearance, with_appearance
+from lart_demo.stages.actions import ActionModels, load_action_models, plan_windows, predict_actions
+from lart_demo.stages.appearance import AppearanceConfig, compute_appearance, with_appearance
 from lart_demo.stages.boxes import read_boxes_file
 from lart_demo.stages.people import PeopleModels, find_people, load_people_models
 from lart_demo.stages.tracking.stage import (
@@ -200,6 +203,9 @@ def analyze_clip(clip: Clip, request: AnalysisRequest, out_dir: Path, progress: 
     t0 = time.monotonic()
     models = load_models(settings, progress)
     timings["load_models"] = time.monotonic() - t0
+    policy = precision_policy(settings.precision, models.people.device)
+    work = WorkCounts(frames=int(clip.n_frames))
+    costs, _ = announce_start(clip, settings, models, policy, progress)
 
     t0 = time.monotonic()
     people = find_people(
@@ -211,7 +217,7 @@ def analyze_clip(clip: Clip, request: AnalysisRequest, out_dir: Path, progress: 
         total=clip.n_frames,
     )
     tracking = track_people(
-        people,
+        counting_people(people, work),
         models.tracking,
         tracker_config_from_settings(settings),
         renamed(progress, "Finding and tracking people (detector, HMR2.0, PHALP)"),
@@ -221,13 +227,24 @@ def analyze_clip(clip: Clip, request: AnalysisRequest, out_dir: Path, progress: 
     tracks = _keep_busiest(tracking.tracks(), settings.max_people)
     timings["people_and_tracking"] = time.monotonic() - t0
 
+    work.tracks = len(tracks)
+    announce_after_tracking(costs, tracks, work, models, policy, progress)
     t0 = time.monotonic()
+    mvit_counts: dict[str, int] = {}
     if tracks:
         appearance = compute_appearance(
-            iter_frames(clip), tracks, models.mvit, progress=renamed(progress, "Appearance features (MViT)")
+            iter_frames(clip),
+            tracks,
+            models.mvit,
+            AppearanceConfig(precision=policy),
+            renamed(progress, "Appearance features (MViT)"),
+            mvit_counts,
         )
         tracks = with_appearance(tracks, appearance)
     timings["appearance"] = time.monotonic() - t0
+    work.mvit_clips = mvit_counts.get("mvit_clips", 0)
+    work.mvit_backbone_passes = mvit_counts.get("mvit_backbone_passes", 0)
+    work.lart_windows = sum(len(plan_windows(len(track))) for track in tracks.values())
 
     t0 = time.monotonic()
     progress("Recognising actions (LART)", 0, len(tracks))
@@ -296,6 +313,8 @@ def analyze_clip(clip: Clip, request: AnalysisRequest, out_dir: Path, progress: 
         },
         notes=notes,
         created_utc=datetime.now(UTC).isoformat(timespec="seconds"),
+        work=work.as_dict(),
+        precision=policy.describe(),
     )
     result.files.update(write_exports(result, by_frame, out_dir, settings, models.people.smpl))
     write_actions_csv(result, out_dir / "actions.csv")

@@ -31,6 +31,11 @@ Top level (an object):
   exports of `lart_demo.exports`: "actions_vtt", "actions_srt", "events_csv", "events_json",
   "ava_predictions_csv", "person_<id>_bvh", "person_<id>_smpl_npz"),
 - `notes` (list of str: anything the user should know about this run), `created_utc` (str | null, ISO 8601).
+- `work` (object: counts of the work done): `frames`, `detections` (people found, summed over frames),
+    `tracks` (kept for actions), `mvit_clips` (appearance clips of all tracks), `mvit_backbone_passes`
+    (distinct clips; tracks with the same clip frames share one pass), `hmr2_crops`, `lart_windows` (all int).
+- `precision` (object): `requested` ("auto" | "fp32" | "bf16"), `effective` ("fp32", "bf16" or "bf16+tf32"),
+    `device` (str), `autocast_stages` (list of str: networks run under bf16 autocast), `tf32_matmul` (bool).
 
 actions.csv
 -----------
@@ -90,6 +95,8 @@ def result_to_dict(result: Result) -> dict[str, Any]:
     out["files"] = dict(result.files)
     out["notes"] = list(result.notes)
     out["created_utc"] = result.created_utc
+    out["work"] = {k: int(v) for k, v in result.work.items()}
+    out["precision"] = dict(result.precision)
     return out
 
 
@@ -131,6 +138,8 @@ def result_from_dict(data: dict[str, Any]) -> Result:
             files=dict(data.get("files", {})),
             notes=list(data.get("notes", [])),
             created_utc=data.get("created_utc"),
+            work={k: int(v) for k, v in data.get("work", {}).items()},
+            precision=dict(data.get("precision", {})),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"The results file is incomplete or malformed ({type(exc).__name__}: {exc}).") from exc

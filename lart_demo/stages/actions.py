@@ -3,7 +3,7 @@
 What the LART demo computes (lart_spec.md sections 4 and 7), with one deliberate change: the reference
 runs one encoder call per window and per track; here the windows of all tracks go through the encoder
 as one batch (optionally in chunks of `batch_windows`). Every window is independent, so the results
-are the same (tests/test_actions.py checks it).
+are the same (tests/stages/test_actions.py checks it).
 
 Windows (`step` = `window` = 32 in the demo): for w = 0, 32, 64, ...: the track frames
 [max(w-32, 0), min(w+64, T)) fill slots 0.. of a `frame_length` buffer (the rest is masked padding),

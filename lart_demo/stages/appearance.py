@@ -8,8 +8,12 @@ frame of the chunk gets that clip's feature (../shared/reference/mvit_spec.md §
 
 Here the frames arrive once, in order, from the streaming decoder. Only the `NUM_FRAMES` frames a clip
 really uses are kept, already cropped and resized (the crop depends only on the frame size, so one
-preprocessed frame serves every track), and only while a pending clip still needs them. Clips of all
-tracks and chunks are batched into one model forward.
+preprocessed frame serves every track), and only while a pending clip still needs them.
+
+Clips with the same frame list are the same backbone input (tracks starting on the same frame mod 6 get
+identical clips; only the RoI box differs), so the backbone runs once per distinct clip and the RoI head
+once per track box. Distinct clips are batched by free memory (halved on out-of-memory); progress (and
+so cancel) is reported after every clip and, on CPU where one clip takes minutes, between backbone blocks.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ import cv2
 import numpy as np
 import torch
 
+from lart_demo.batching import AdaptiveBatches, available_bytes, batch_from_memory
 from lart_demo.contracts import Track
 from lart_demo.errors import InputError, VideoError
-from lart_demo.models.mvit import MViT, MViTConfig
+from lart_demo.models.mvit import ATTN_CHUNK_BYTES, MViT, MViTConfig
+from lart_demo.precision import PrecisionPolicy, fp32_policy
 from lart_demo.progress import ProgressFn, no_progress
 
 NUM_STEPS = 6  # track frames per chunk ("5 Hz" at 30 fps; upstream does not adapt it to the fps)
@@ -170,6 +176,24 @@ def model_box(box_xyxy: np.ndarray, frame_hw: tuple[int, int], size: int) -> np.
     return box.numpy()
 
 
+def model_input_size(frame_hw: tuple[int, int], crop_size: int) -> tuple[int, int]:
+    """(h, w) of the clip frames the MViT sees for video frames of `frame_hw`."""
+    x0, y0, x1, y1 = aspect_crop(*frame_hw)
+    return short_side_size(y1 - y0, x1 - x0, crop_size)
+
+
+def count_clips(
+    tracks: Mapping[int, TrackBoxes | Track], cfg: MViTConfig, num_steps: int = NUM_STEPS
+) -> tuple[int, int]:
+    """(clips, distinct clips) the tracks need: distinct clips are the backbone passes."""
+    frame_lists = []
+    for raw in tracks.values():
+        track = as_track_boxes(raw)
+        for plan in plan_track_chunks(track.frame_bbox, cfg, num_steps):
+            frame_lists.append(tuple(int(track.fid[i]) for i in plan.sampled))
+    return len(frame_lists), len(set(frame_lists))
+
+
 def normalize_clips(frames: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
     """uint8 (B, T, H, W, 3) -> float32 (B, 3, T, H, W): x/255, minus mean, over std (upstream's order)."""
     x = frames.float() / 255
@@ -186,15 +210,31 @@ def to_model_channels(frame_rgb: np.ndarray, cfg: MViTConfig) -> np.ndarray:
 # ----------------------------------------------------------------------------------- streaming stage
 
 
+# Distinct clips per backbone forward at most. On CPU one clip already keeps every core busy for minutes, so
+# batching gains nothing and only multiplies the peak memory (and delays progress/cancel).
+MAX_CLIPS_PER_BATCH = {"cuda": 8, "cpu": 1}
+
+
 @dataclass
 class AppearanceConfig:
     """How the appearance stage runs (not what it computes)."""
 
-    # Clips per MViT forward. The released model's stage-1 attention map alone is ~2.8 GB per 312x374 clip
-    # in float32 (peak about twice that, estimated, not measured on a GPU): lower this on small GPUs.
-    batch_size: int = 4
+    batch_size: int | None = None  # distinct clips per backbone forward; None = from free memory
     num_steps: int = NUM_STEPS
-    autocast_dtype: torch.dtype | None = None  # e.g. torch.bfloat16 on GPU; None = float32 like upstream
+    precision: PrecisionPolicy | None = None  # None = float32 like upstream
+
+
+def clip_bytes(cfg: MViTConfig, clip_hw: tuple[int, int], dtype_bytes: int = 4) -> int:
+    """Upper bound on the memory one clip needs in a backbone forward (chunked attention).
+
+    The largest live set is in the first stage: the block input and output, the fused qkv, the 4x MLP hidden
+    layer and the pooled copies, about 14 token-sized tensors, plus two attention chunks. Measured on CPU for
+    the released model at 312x374: ~1.1 GB over the weights; this bound says ~1.4 GB.
+    """
+    t = cfg.num_frames // cfg.patch_stride[0]
+    h, w = (math.ceil(s / cfg.patch_stride[1]) for s in clip_hw)
+    tokens = t * h * w + 1
+    return int(tokens * cfg.embed_dim * dtype_bytes * 14 + 2 * ATTN_CHUNK_BYTES)
 
 
 @dataclass
@@ -229,10 +269,13 @@ class AppearanceExtractor:
         self.model = model
         self.mvit_cfg = model.config
         self.cfg = cfg or AppearanceConfig()
-        if self.cfg.batch_size < 1:
+        if self.cfg.batch_size is not None and self.cfg.batch_size < 1:
             raise InputError("AppearanceConfig.batch_size must be at least 1.")
         self.progress = progress or no_progress
         self.device = next(model.parameters()).device
+        self.precision = self.cfg.precision or fp32_policy(self.device)
+        self._batches: AdaptiveBatches | None = None  # sized once the frame size is known
+        self.backbone_passes = 0
         self.results: dict[int, TrackAppearance] = {}
         self._jobs_by_last: dict[int, list[_ClipJob]] = {}
         self._refcount: dict[int, int] = {}
@@ -286,7 +329,7 @@ class AppearanceExtractor:
         self._buffer[index] = preprocess_frame(to_model_channels(frame_rgb, self.mvit_cfg), self.mvit_cfg.crop_size)
         self.peak_buffered = max(self.peak_buffered, len(self._buffer))
         self._queue.extend(self._jobs_by_last.pop(index, []))
-        if len(self._queue) >= self.cfg.batch_size:
+        if len({job.frame_ids for job in self._queue}) >= self._batch_runner().size:
             self._run_queue()
 
     @property
@@ -305,43 +348,77 @@ class AppearanceExtractor:
             )
         return self.results
 
-    def _run_queue(self) -> None:
-        while self._queue:
-            batch, self._queue = self._queue[: self.cfg.batch_size], self._queue[self.cfg.batch_size :]
-            self._run_batch(batch)
+    def _batch_runner(self) -> AdaptiveBatches:
+        if self._batches is None:
+            assert self._frame_hw is not None
+            size = self.cfg.batch_size
+            if size is None:
+                hw = model_input_size(self._frame_hw, self.mvit_cfg.crop_size)
+                per_clip = clip_bytes(self.mvit_cfg, hw, self.precision.stage_dtype("mvit").itemsize)
+                cap = MAX_CLIPS_PER_BATCH.get(self.device.type, 1)
+                size = batch_from_memory(available_bytes(self.device), per_clip, cap)
+            self._batches = AdaptiveBatches(size, "MViT", self.device)
+        return self._batches
 
-    def _run_batch(self, jobs: list[_ClipJob]) -> None:
+    def _run_queue(self) -> None:
+        """Run every queued clip: one backbone pass per distinct frame list, the RoI head per track box."""
+        groups: dict[tuple[int, ...], list[_ClipJob]] = {}
+        for job in self._queue:
+            groups.setdefault(job.frame_ids, []).append(job)
+        self._queue = []
+        if not groups:
+            return
+        runner = self._batch_runner()
+        for keys, (preds, feats) in runner.run(list(groups), lambda keys: self._forward(keys, groups)):
+            row = 0
+            for key in keys:
+                for job in groups[key]:
+                    self._store(job, preds[row], feats[row])
+                    row += 1
+                self._release(key, len(groups[key]))
+            self.done_clips += sum(len(groups[key]) for key in keys)
+            self.progress("appearance", self.done_clips, self.total_clips)
+
+    def _forward(
+        self, keys: list[tuple[int, ...]], groups: dict[tuple[int, ...], list[_ClipJob]]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Backbone on the distinct clips `keys`, RoI head on every job's box; rows in (key, job) order."""
         assert self._frame_hw is not None
-        clips = np.stack([np.stack([self._buffer[f] for f in job.frame_ids]) for job in jobs])
+        clips = np.stack([np.stack([self._buffer[f] for f in key]) for key in keys])
         boxes = np.stack(
             [
                 np.concatenate([[float(b)], model_box(job.plan.box_xyxy, self._frame_hw, self.mvit_cfg.crop_size)])
-                for b, job in enumerate(jobs)
+                for b, key in enumerate(keys)
+                for job in groups[key]
             ]
         ).astype(np.float32)
         clip_t = normalize_clips(torch.from_numpy(clips).to(self.device), self.mvit_cfg.mean, self.mvit_cfg.std)
         boxes_t = torch.from_numpy(boxes).to(self.device)
-        with torch.no_grad():
-            if self.cfg.autocast_dtype is not None:
-                with torch.autocast(device_type=self.device.type, dtype=self.cfg.autocast_dtype):
-                    preds, feats = self.model(clip_t, boxes_t)
-            else:
-                preds, feats = self.model(clip_t, boxes_t)
-        preds_np = preds.float().cpu().numpy()
-        feats_np = feats.float().cpu().numpy()
-        for row, job in enumerate(jobs):
-            result = self.results[job.track_id]
-            span = slice(job.plan.start, job.plan.end)
-            result.embedding[span, 0] = feats_np[row]
-            result.action_logits[span, 0] = preds_np[row]
-            result.chunk_index[span, 0, 0] = job.plan.index * CHUNK_INDEX_SCALE
-            for fid in set(job.frame_ids):
-                self._refcount[fid] -= 1
-                if self._refcount[fid] == 0:
-                    del self._refcount[fid]
-                    self._buffer.pop(fid, None)
-        self.done_clips += len(jobs)
+        # On CPU one backbone pass takes minutes: report between blocks so that a cancel lands within seconds.
+        on_block = self._between_blocks if self.device.type == "cpu" else None
+        with torch.no_grad(), self.precision.autocast("mvit"):
+            fmap = self.model.forward_features(clip_t, on_block=on_block)
+            preds, feats = self.model.head(fmap, boxes_t)
+        self.backbone_passes += len(keys)
+        return preds.float().cpu().numpy(), feats.float().cpu().numpy()
+
+    def _between_blocks(self, _block: int) -> None:
         self.progress("appearance", self.done_clips, self.total_clips)
+
+    def _store(self, job: _ClipJob, preds: np.ndarray, feats: np.ndarray) -> None:
+        result = self.results[job.track_id]
+        span = slice(job.plan.start, job.plan.end)
+        result.embedding[span, 0] = feats
+        result.action_logits[span, 0] = preds
+        result.chunk_index[span, 0, 0] = job.plan.index * CHUNK_INDEX_SCALE
+
+    def _release(self, key: tuple[int, ...], n_jobs: int) -> None:
+        """Drop buffered frames that no pending clip needs any more (each of the `n_jobs` jobs held a reference)."""
+        for fid in set(key):
+            self._refcount[fid] -= n_jobs
+            if self._refcount[fid] == 0:
+                del self._refcount[fid]
+                self._buffer.pop(fid, None)
 
 
 def compute_appearance(
@@ -350,15 +427,21 @@ def compute_appearance(
     model: MViT,
     cfg: AppearanceConfig | None = None,
     progress: ProgressFn | None = None,
+    counts: dict[str, int] | None = None,
 ) -> dict[int, TrackAppearance]:
     """MViT features of every track from ONE pass over `(frame_index, RGB uint8 frame)` pairs.
 
     `tracks` maps track id -> `Track` (or just its `TrackBoxes`). Returns every track's `TrackAppearance`,
-    in the track's frame order. Stops reading frames once every clip has run.
+    in the track's frame order. Stops reading frames once every clip has run. `counts`, when given,
+    receives `mvit_clips` and `mvit_backbone_passes`.
     """
     extractor = AppearanceExtractor(tracks, model, cfg, progress)
     for index, frame in frames:
         if extractor.all_frames_seen:
             break
         extractor.push(int(index), frame)
-    return extractor.finish()
+    result = extractor.finish()
+    if counts is not None:
+        counts["mvit_clips"] = extractor.total_clips
+        counts["mvit_backbone_passes"] = extractor.backbone_passes
+    return result

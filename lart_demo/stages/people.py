@@ -1,9 +1,9 @@
 """The per-frame people stage: detector -> PHALP crops -> HMR2.0 -> SMPL joints and cameras.
 
 `find_people` streams frames in, and streams one `FramePeople` per frame out, in order. Crops of
-many frames share one HMR2 forward (on a GPU the batch starts at what half the free memory holds
-and halves whenever the GPU runs out of memory). CPU runs in float32; CUDA runs the networks under
-autocast (bf16 where supported, else fp16), while SMPL and the camera maths always run in float32.
+many frames share one HMR2 forward (the batch starts at what half the free memory holds, GPU or host,
+and halves whenever a batch runs out of memory). The detector and HMR2 run in the precision that
+`lart_demo.precision` gives them (float32 on CPU by default); SMPL and the camera maths always run in float32.
 
 `run_people` is `python -m lart_demo people VIDEO --out DIR`: it writes people.pkl (numpy arrays)
 and people.json (the same as lists) with one record list per frame.
@@ -23,15 +23,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from lart_demo.batching import AdaptiveBatches, available_bytes, batch_from_memory
 from lart_demo.config import Settings
 from lart_demo.contracts import Detections, FramePeople, PersonObservation
 from lart_demo.device import resolve_device
 from lart_demo.errors import InputError
 from lart_demo.models.camera import person_3d_parameters
 from lart_demo.models.crops import box_center_scale, person_crops
-from lart_demo.models.detector import filter_small, load_person_detector
-from lart_demo.models.hmr2 import load_hmr2
-from lart_demo.models.smpl import load_smpl
+from lart_demo.models.detector import PersonDetector, filter_small, load_person_detector
+from lart_demo.models.hmr2 import HMR2, load_hmr2
+from lart_demo.models.smpl import SMPL, load_smpl
+from lart_demo.precision import PrecisionPolicy, fp32_policy, precision_policy
 from lart_demo.progress import ProgressFn, no_progress
 from lart_demo.video.io import iter_frames, open_clip
 from lart_demo.weights.files import WeightFiles
@@ -39,17 +41,17 @@ from lart_demo.weights.files import WeightFiles
 log = logging.getLogger(__name__)
 
 STAGE_NAME = "Finding people"
-CPU_BATCH = 8  # crops per HMR2 forward on CPU (larger batches do not run faster there)
+CPU_BATCH = 8  # crops per HMR2 forward on CPU at most (larger batches do not run faster there)
 CUDA_MAX_BATCH = 128  # crops per HMR2 forward on a GPU at most; halved on out-of-memory
-CUDA_BYTES_PER_CROP = 32 << 20  # generous bound on ViT-H inference activations per crop under autocast
+BYTES_PER_CROP = 32 << 20  # generous bound on ViT-H inference activations per crop (float32; half in bf16)
 MAX_PENDING_FRAMES = 32  # frames held while their crops wait for a full HMR2 batch
 
 
 @dataclass
 class PeopleModels:
-    detector: Any  # models.detector.PersonDetector
-    hmr2: Any  # models.hmr2.HMR2
-    smpl: Any  # models.smpl.SMPL
+    detector: PersonDetector  # Mask R-CNN, or the user's boxes (KnownBoxesDetector)
+    hmr2: HMR2
+    smpl: SMPL
     device: torch.device
     batch_size: int  # crops per HMR2 forward (adapts downwards on OOM)
     frames_per_detection: int = 4  # frames per detector call
@@ -83,48 +85,34 @@ def load_people_models(weights: WeightFiles, settings: Settings) -> PeopleModels
 
 
 def initial_batch_size(device: torch.device) -> int:
-    """Crops per HMR2 forward: fixed on CPU; on a GPU, what half of the free memory holds (capped)."""
-    if device.type != "cuda":
-        return CPU_BATCH
-    free_bytes, _ = torch.cuda.mem_get_info(device)
-    return max(1, min(CUDA_MAX_BATCH, int(0.5 * free_bytes) // CUDA_BYTES_PER_CROP))
+    """Crops per HMR2 forward: what half of the free memory (GPU, or host RAM on CPU) holds, capped."""
+    cap = CUDA_MAX_BATCH if device.type == "cuda" else CPU_BATCH
+    return batch_from_memory(available_bytes(device), BYTES_PER_CROP, cap)
 
 
 # ----------------------------------------------------------------------------------------------
 # HMR2 over many crops
 
 
-def _autocast(device: torch.device) -> torch.autocast:
-    if device.type != "cuda":
-        return torch.autocast("cpu", enabled=False)
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast("cuda", dtype=dtype)
-
-
-def _hmr2_batch(models: PeopleModels, crops: np.ndarray) -> dict[str, np.ndarray]:
-    with torch.no_grad(), _autocast(models.device):
+def _hmr2_batch(models: PeopleModels, crops: np.ndarray, precision: PrecisionPolicy) -> dict[str, np.ndarray]:
+    with torch.no_grad(), precision.autocast("hmr2"):
         img = torch.from_numpy(crops[:, :3]).to(models.device, non_blocking=True)
         out = models.hmr2(img)
     keys = ("global_orient", "body_pose", "betas", "pred_cam")
     return {k: out[k].float().cpu().numpy() for k in keys}
 
 
-def run_hmr2(models: PeopleModels, crops: np.ndarray) -> dict[str, np.ndarray]:
-    """HMR2 on (N, 4, 256, 256) crops in batches of `models.batch_size` (halved on CUDA out-of-memory)."""
-    parts: list[dict[str, np.ndarray]] = []
-    start = 0
-    while start < len(crops):
-        size = models.batch_size
-        try:
-            parts.append(_hmr2_batch(models, crops[start : start + size]))
-        except torch.OutOfMemoryError:
-            if size == 1:
-                raise
-            torch.cuda.empty_cache()
-            models.batch_size = max(1, size // 2)
-            log.warning("HMR2 ran out of GPU memory at %d crops per batch; retrying with %d", size, models.batch_size)
-            continue
-        start += size
+def run_hmr2(
+    models: PeopleModels, crops: np.ndarray, precision: PrecisionPolicy | None = None
+) -> dict[str, np.ndarray]:
+    """HMR2 on (N, 4, 256, 256) crops in batches of `models.batch_size` (halved, for good, on out-of-memory)."""
+    policy = precision or fp32_policy(models.device)
+    batches = AdaptiveBatches(models.batch_size, "HMR2", models.device)
+    parts = []
+    for _crops, part in batches.run(crops, lambda chunk: _hmr2_batch(models, chunk, policy)):
+        parts.append(part)
+        models.batch_size = batches.size
+    models.batch_size = batches.size
     if not parts:
         return {}
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
@@ -185,9 +173,11 @@ def _observations(
     return FramePeople(frame_index=frame.index, image_size=frame.image_hw, people=people)
 
 
-def _flush(models: PeopleModels, pending: list[_PendingFrame], keep_crops: bool) -> Iterator[FramePeople]:
+def _flush(
+    models: PeopleModels, pending: list[_PendingFrame], keep_crops: bool, precision: PrecisionPolicy
+) -> Iterator[FramePeople]:
     crops = [f.crops for f in pending if len(f.crops)]
-    hmr = run_hmr2(models, np.concatenate(crops)) if crops else {}
+    hmr = run_hmr2(models, np.concatenate(crops), precision) if crops else {}
     start = 0
     for frame in pending:
         n = len(frame.crops)
@@ -230,6 +220,7 @@ def find_people(
     """
 
     source, known_total = _frame_source(frames, settings)
+    precision = precision_policy(settings.precision, models.device)
     total = total if total is not None else known_total
     pending: list[_PendingFrame] = []
     done = 0
@@ -240,17 +231,19 @@ def find_people(
         for index, image in chunk:
             if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
                 raise InputError(f"Frame {index} is not an RGB uint8 image (got {image.dtype} {image.shape}).")
-        for index, image, dets in zip(indices, images, models.detector.detect(images, indices), strict=True):
+        with torch.no_grad(), precision.autocast("detector"):
+            found = models.detector.detect(images, indices)
+        for index, image, dets in zip(indices, images, found, strict=True):
             dets = filter_small(dets, settings.min_box_w, settings.min_box_h)
             crops = person_crops(image, dets.boxes, dets.masks)
             pending.append(_PendingFrame(index, (int(image.shape[0]), int(image.shape[1])), dets, crops))
         if sum(len(f.crops) for f in pending) >= models.batch_size or len(pending) >= MAX_PENDING_FRAMES:
-            for frame_people in _flush(models, pending, keep_crops):
+            for frame_people in _flush(models, pending, keep_crops, precision):
                 done += 1
                 yield frame_people
             progress(STAGE_NAME, done, total)
             pending = []
-    for frame_people in _flush(models, pending, keep_crops):
+    for frame_people in _flush(models, pending, keep_crops, precision):
         done += 1
         yield frame_people
     progress(STAGE_NAME, done, total)

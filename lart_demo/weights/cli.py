@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lart_demo.config import Settings, settings_from_env
 from lart_demo.errors import LartDemoError
@@ -26,7 +26,9 @@ from lart_demo.weights.status import (
     lock_verified_files,
     weights_status,
 )
-from lart_demo.weights.verify import ModelCheck, verify_models
+
+if TYPE_CHECKING:
+    from lart_demo.weights.model_check import ModelCheck
 
 
 def _human(n: int | None) -> str:
@@ -232,6 +234,9 @@ def weights_cli(argv: Sequence[str] | None = None, settings: Settings | None = N
             return 0
         if args.command == "verify":
             print(f"weights folder: {Path(settings.weights_dir).resolve()}")
+            # torch and every model load only for this command: the other weights commands stay light
+            from lart_demo.weights.model_check import verify_models
+
             with _show_skipped_keys():
                 checks = verify_models(settings, args.device)
             code = _print_verify(checks)

@@ -13,7 +13,6 @@ import os
 import shutil
 import socket
 import tarfile
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -180,7 +179,7 @@ class _Fetcher:
         try:
             response = urllib.request.urlopen(request, timeout=self.timeout)
         except urllib.error.HTTPError:
-            raise
+            raise  # the host answered (404, 403): other files on it may still be there
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
             self.dead_hosts[host] = failure_reason(exc)
             raise
@@ -362,7 +361,12 @@ def _describe_failures(failures: list[tuple[ManifestFile, list[str]]], fetcher: 
         + WHAT_YOU_CAN_DO.format(folder=weights_dir)
         + "."
     ]
-    unreachable = [f"{host} ({why})" for host, why in fetcher.dead_hosts.items()]
+    hub_host = urllib.parse.urlsplit(hub_endpoint()).netloc
+    unreachable = [
+        f"{host} ({why})"
+        for host, why in fetcher.dead_hosts.items()
+        if not (fetcher.hub_dead and host == hub_host)  # the same host, named as the Hub below
+    ]
     if fetcher.hub_dead:
         unreachable.insert(0, f"Hugging Face Hub {settings.hf_repo}@{settings.hf_revision} ({fetcher.hub_dead})")
     if unreachable:
@@ -455,7 +459,7 @@ def download_weights(
         todo.append(entry)
     fetcher.dead_hosts.update(_probe_hosts(_source_urls(fetcher, todo), probe_timeout))
     hub_host = urllib.parse.urlsplit(hub_endpoint()).netloc
-    if hub_host in fetcher.dead_hosts:
+    if settings.hf_repo and hub_host in fetcher.dead_hosts:
         fetcher.hub_dead = fetcher.dead_hosts[hub_host]
     failures: list[tuple[ManifestFile, list[str]]] = []
     try:

@@ -6,8 +6,6 @@ File names keep the released names so users can drop in files they already have.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 

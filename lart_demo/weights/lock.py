@@ -16,8 +16,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from lart_demo.errors import WeightsError
 from lart_demo.atomic import atomic_write_bytes
+from lart_demo.errors import WeightsError
 from lart_demo.weights.verify import sha256_of
 
 LOCK_NAME = "weights.lock.json"

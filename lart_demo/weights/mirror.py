@@ -7,11 +7,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lart_demo.atomic import atomic_write_bytes
 from lart_demo.config import Settings, settings_from_env
 from lart_demo.errors import WeightsError
 from lart_demo.progress import ProgressFn, no_progress
 from lart_demo.weights.fetch import download_weights
-from lart_demo.atomic import atomic_write_bytes
 from lart_demo.weights.files import WeightFiles
 from lart_demo.weights.manifest import MANIFEST_PATH, Manifest, ManifestFile, load_manifest
 from lart_demo.weights.verify import sha256_of, verify_file

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from lart_demo.errors import WeightsError
 from lart_demo.atomic import atomic_write_bytes
+from lart_demo.errors import WeightsError
 from lart_demo.notices import RANDOM_WEIGHTS_NOTICE
 from lart_demo.weights.files import WeightFiles
 from lart_demo.weights.manifest import load_manifest

@@ -6,8 +6,6 @@ The original pickle may hold chumpy objects; it is read without chumpy and cache
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +55,7 @@ def prepare_smpl(settings: Settings) -> list[str]:
         return []
     src = smpl_source(settings)
     if src is None:
-        return ["missing (licensed): nobody may redistribute it"]
+        return ["not in the weights folder"]
     if not src.is_file():
         return [f"--smpl-path / LART_DEMO_SMPL_PATH points to {src}, which does not exist"]
     try:

@@ -79,4 +79,4 @@ def test_summary_rows_follow_input_order_with_every_column(tmp_path: Path) -> No
     assert [r["input"] for r in rows] == ["a.mp4", "c.mp4"]
     assert rows[0]["duration_s"] == "1.23" and rows[0]["tracks"] == "2" and rows[0]["output"] == "a-1"
     assert rows[1]["reason"] == 'a "quoted", reason' and rows[1]["frames"] == ""
-    assert not (tmp_path / "batch.csv.tmp").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["batch.csv"]  # no temporary file left beside it

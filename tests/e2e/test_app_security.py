@@ -85,7 +85,10 @@ def _done(status: str) -> bool:
 # ------------------------------------------------------------------------------------------ API ergonomics
 
 
-def test_predict_with_only_a_video(first_run: tuple) -> None:
+def test_predict_with_only_a_video(server: Server, first_run: tuple) -> None:
+    parameters = server.client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/analyze"]
+    assert [p["parameter_name"] for p in parameters["parameters"]][:2] == ["video", "url"]
+    assert all(p["parameter_has_default"] for p in parameters["parameters"])
     status, _player, downloads, *_rest, token = first_run
     assert _done(status) and f"over {FRAMES} frames" in status, status
     assert {Path(p).name for p in downloads} >= {"results.json", "actions.csv", "tracks.pkl"}

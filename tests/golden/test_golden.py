@@ -1,7 +1,7 @@
 """Golden fixtures: the ORIGINAL implementations' outputs, reproduced by our models.
 
 Every case folder under the golden root (env LART_DEMO_GOLDEN_ROOT) becomes a test whose id
-contains `<model>/<case>`. The check for a case lives in `tests/golden_cases/<model>_<case>.py`
+contains `<model>/<case>`. The check for a case lives in `tests/golden/cases/<model>_<case>.py`
 as `check(case_dir)`; it builds the model from the case's config.json, loads checkpoint.* through
 the product's own loader and compares with outputs.npz at the tolerance of the case's README.
 A case whose model is not built yet is a strict xfail naming that model, so it turns red the
@@ -20,9 +20,9 @@ CASES_DIR = Path(__file__).parent / "cases"
 
 MODEL_MODULES = {
     "hmr2": "HMR2.0 (lart_demo/models/hmr2.py)",
-    "phalp": "PHALP tracking (lart_demo/models/hmar.py, pose_predictor.py, tracking/)",
-    "mvit": "AVA MViT (lart_demo/models/mvit.py, lart_demo/appearance.py)",
-    "lart": "LART (lart_demo/models/lart.py, tracking/tracks.py)",
+    "phalp": "PHALP tracking (lart_demo/models/hmar.py, pose_predictor.py, stages/tracking/)",
+    "mvit": "AVA MViT (lart_demo/models/mvit.py, lart_demo/stages/appearance.py)",
+    "lart": "LART (lart_demo/models/lart.py, stages/tracking/tracks.py)",
 }
 
 

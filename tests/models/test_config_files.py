@@ -127,3 +127,21 @@ def test_an_unresolvable_value_the_model_reads_is_named(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump({"configs": configs}))
     with pytest.raises(ModelError, match="in_feat|paths.width"):
         read_pose_predictor_config(path)
+
+
+def test_hmr2_preprocessing_values_other_than_the_released_are_refused_by_name(tmp_path: Path) -> None:
+    from lart_demo.models.hmr2 import read_hmr2_config, released_config
+
+    config = released_config()
+    path = tmp_path / "model_config.yaml"
+    path.write_text(yaml.safe_dump(config).replace("BBOX_SHAPE:", "# yacs dump\n  BBOX_SHAPE:"))
+    assert read_hmr2_config(path).image_size == 256
+    config["MODEL"]["IMAGE_STD"] = [0.5, 0.5, 0.5]
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ModelError, match=r"MODEL\.IMAGE_STD"):
+        read_hmr2_config(path)
+    config = released_config()
+    config["MODEL"]["IMAGE_SIZE"] = 224
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ModelError, match=r"MODEL\.IMAGE_SIZE=224"):
+        read_hmr2_config(path)

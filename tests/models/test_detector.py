@@ -68,6 +68,7 @@ def test_tiny_detector_on_a_real_frame(tiny: WeightFiles, examples_dir: Path) ->
     assert len(strict.detect([frame], [0])[0]) < len(d)
 
 
+@pytest.mark.slow
 def test_strict_loading(tiny: WeightFiles, tmp_path: Path) -> None:
     state = torch.load(tiny.detector_checkpoint, weights_only=True)
     del state["roi_heads.box_predictor.cls_score.weight"]

@@ -91,6 +91,7 @@ def test_full_size_schema_equals_reference(reference_dir: Path) -> None:
     assert {k: v for k, v in got.items() if v != expected[k]} == {}
 
 
+@pytest.mark.slow
 def test_backbone_is_torchvision_resnet50() -> None:
     """Same keys and the same function as torchvision's ResNet-50 trunk on the RGB channels."""
     torch.manual_seed(0)

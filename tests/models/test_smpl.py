@@ -100,6 +100,7 @@ def _chumpy_like_pickle(monkeypatch: pytest.MonkeyPatch, data: dict, protocol: i
     return pickle.dumps(layout, protocol=protocol)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("protocol", [1, 2])
 def test_chumpy_and_sparse_pickle_loads_as_numpy(
     tmp_path: Path, smpl_dir: Path, monkeypatch: pytest.MonkeyPatch, protocol: int

@@ -82,7 +82,7 @@ class Recorder:
 def test_stages_run_in_order_and_write_the_result(settings: Settings, scene: tuple[Path, Path]) -> None:
     progress = Recorder()
     out = run_analysis(AnalysisRequest(str(scene[0]), settings), progress)
-    assert tuple(progress.steps) == STEPS
+    assert tuple(s for s in progress.steps if not s.startswith("Estimate")) == STEPS  # estimates come between
     assert not out.cached and out.random_weights and out.n_frames == N_FRAMES
     assert {p.name for p in out.downloads()} >= {"render.mp4", "results.json", "actions.csv", "tracks.pkl"}
 
@@ -126,4 +126,5 @@ def test_cancel_stops_the_run_and_leaves_no_partial_folder(settings: Settings, s
         run_analysis(AnalysisRequest(str(scene[0]), settings), progress, cancel)
     assert "Rendering video" not in progress.steps
     runs = Path(settings.output_dir) / "runs"
-    assert not runs.exists() or list(runs.iterdir()) == []
+    assert [p.name for p in runs.iterdir() if not p.name.startswith(".")] == []  # nothing was published
+    assert not any((runs / ".building").iterdir())  # and the private build folder is gone

@@ -72,6 +72,7 @@ def test_crowded_scene_has_zero_overlapping_labels(smpl, height, width, rows, co
     assert len(drawn) >= len(people) // 2
 
 
+@pytest.mark.slow
 def test_random_scenes_never_overlap_and_stay_in_the_frame():
     rng = np.random.default_rng(0)
     for _ in range(150):

@@ -104,6 +104,7 @@ def test_mesh_pixels_land_on_the_projection(backend, height, width, smpl, bodies
         assert np.abs(got - want).max() <= 1.0, (got, want)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("height", "width"), SIZES)
 def test_fallback_silhouette_matches_pyrender(height, width, smpl, bodies):
     gl = gl_renderer()
@@ -153,6 +154,7 @@ def _mesh_mean_color(image, frame, mask):
     return image[mask].astype(float).mean(axis=0), frame[mask].astype(float).mean(axis=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["gl", "cpu"])
 def test_track_colour_is_stable_across_frames(backend, smpl, bodies):
     renderer = gl_renderer() if backend == "gl" else NumpyMeshRenderer()

@@ -198,3 +198,77 @@ def test_weights_dir_layout(tmp_path: Path) -> None:
     files = WeightFiles(tmp_path)
     assert paths == [files.mvit_config, files.mvit_checkpoint]
     assert all(p.is_file() for p in paths)
+
+
+def test_tracks_starting_on_the_same_frame_share_backbone_passes(video: np.ndarray, model: MViT) -> None:
+    same_start = {tid: _track(np.arange(3, 40), seed=10 + tid) for tid in (1, 2, 3)}
+    extractor = AppearanceExtractor(same_start, model, AppearanceConfig(batch_size=2))
+    for index, frame in enumerate(video):
+        extractor.push(index, frame)
+    result = extractor.finish()
+    clips_per_track = len(plan_track_chunks(same_start[1].frame_bbox, model.config))
+    assert extractor.total_clips == 3 * clips_per_track
+    assert extractor.backbone_passes == clips_per_track  # a third of the clips
+    for tid, track in same_start.items():  # each track still gets the features of its own boxes
+        expected = _direct(video, track, model)
+        np.testing.assert_allclose(result[tid].embedding, expected["embedding"], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(result[tid].action_logits, expected["action_logits"], rtol=1e-5, atol=1e-5)
+    assert not np.allclose(result[1].embedding, result[2].embedding)
+
+
+def test_out_of_memory_halves_the_batch_and_keeps_results(
+    video: np.ndarray, tracks: dict[int, TrackBoxes], model: MViT, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = compute_appearance(enumerate(video), tracks, model, AppearanceConfig(batch_size=1))
+    real = model.forward_features
+    sizes: list[int] = []
+
+    def limited(clip: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+        sizes.append(clip.shape[0])
+        if clip.shape[0] > 2:  # a device that holds two clips at most
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 5.60 GiB")
+        return real(clip, *args, **kwargs)
+
+    monkeypatch.setattr(model, "forward_features", limited)
+    extractor = AppearanceExtractor(tracks, model, AppearanceConfig(batch_size=8))
+    for index, frame in enumerate(video):
+        extractor.push(index, frame)
+    result = extractor.finish()
+    assert max(sizes) > 2 and extractor._batch_runner().size == 2  # halved 8 -> 4 -> 2, and stays there
+    for tid in tracks:
+        np.testing.assert_allclose(result[tid].embedding, expected[tid].embedding, rtol=1e-5, atol=1e-5)
+
+
+def test_cancel_is_checked_between_backbone_blocks_on_cpu(video: np.ndarray, model: MViT) -> None:
+    class Stop(Exception):
+        pass
+
+    calls: list[int] = []
+
+    def progress(stage: str, done: int, total: int | None) -> None:
+        calls.append(done)
+        if len(calls) == 3:  # the 0/N start report, then block 0 of the first clip, then block 1: cancel there
+            raise Stop
+
+    extractor = AppearanceExtractor({1: _track(np.arange(0, 30), 1)}, model, AppearanceConfig(batch_size=1), progress)
+    with pytest.raises(Stop):
+        for index, frame in enumerate(video):
+            extractor.push(index, frame)
+        extractor.finish()
+    assert extractor.done_clips == 0 and extractor.backbone_passes == 0  # stopped inside the first clip
+
+
+def test_batch_size_comes_from_free_memory(video: np.ndarray, model: MViT, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lart_demo.stages import appearance
+
+    x0, y0, x1, y1 = aspect_crop(HEIGHT, WIDTH)
+    per_clip = appearance.clip_bytes(model.config, short_side_size(y1 - y0, x1 - x0, model.config.crop_size))
+    monkeypatch.setattr(appearance, "available_bytes", lambda device: 6 * per_clip)
+    monkeypatch.setitem(appearance.MAX_CLIPS_PER_BATCH, "cpu", 8)  # as on a GPU
+    extractor = AppearanceExtractor({1: _track(np.arange(0, 30), 1)}, model)
+    extractor.push(0, video[0])
+    assert extractor._batch_runner().size == 3  # half of the free memory, as whole clips
+    monkeypatch.setitem(appearance.MAX_CLIPS_PER_BATCH, "cpu", 1)
+    extractor = AppearanceExtractor({1: _track(np.arange(0, 30), 1)}, model)
+    extractor.push(0, video[0])
+    assert extractor._batch_runner().size == 1  # CPU: one clip at a time whatever is free

@@ -123,6 +123,7 @@ def test_bad_frame_is_an_input_error(settings: Settings) -> None:
         list(find_people([(0, np.zeros((10, 10), np.float32))], models, settings))
 
 
+@pytest.mark.slow
 def test_run_people_writes_records(examples_dir: Path, settings: Settings, tmp_path: Path) -> None:
     short = settings.with_overrides(max_duration_s=0.5)  # 12 frames at 24 fps
     pkl = run_people(examples_dir / "jump.mp4", tmp_path / "out", short)

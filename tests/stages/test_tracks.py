@@ -3,6 +3,7 @@ array contents; these cover what the recorder writes and the file round trip).""
 
 from __future__ import annotations
 
+import copy
 import pickle
 from collections.abc import Mapping
 from typing import Any
@@ -15,10 +16,10 @@ from lart_demo.errors import InputError
 from lart_demo.stages.tracking.phalp import Tracker, TrackerConfig
 from lart_demo.stages.tracking.tracks import (
     ResultsRecorder,
-    build_fast_tracks,
     encode_mask_rle,
     frame_key,
     read_results,
+    tracks_from_results,
     write_results,
 )
 
@@ -140,22 +141,27 @@ def test_recorder_backfills_confirmation_and_records_ghosts() -> None:
     assert rec["img_name"][i] == "000013.jpg"
 
 
-def test_fast_tracks_from_recorded_results_have_gaps() -> None:
+def test_tracks_from_recorded_results_have_gaps() -> None:
     results, _ = _location_only_run()
-    fast = build_fast_tracks(results)
-    assert list(fast) == [1, 2]
-    b = fast[2]
-    assert b["pose_shape"].shape == (14, 1, 229) and b["3d_joints"].shape == (14, 1, 45, 3)
-    np.testing.assert_array_equal(b["has_detection"][:, 0, 0], [0 if t in (9, 10) else 1 for t in range(14)])
-    np.testing.assert_array_equal(b["fid"][:, 0, 0], np.arange(14))
-    assert b["smpl"][9] == -1 and isinstance(b["smpl"][8], dict)
-    assert np.all(b["pose_shape"][9] == 0) and np.all(b["frame_bbox"][9] == 0)
-    # tz/200 in the camera and the pose vector's last entry; the results keep the full tz
+    before = copy.deepcopy(results)
+    tracks = tracks_from_results(results)
+    assert list(tracks) == [1, 2]
+    b = tracks[2]
+    assert b.pose_shape.shape == (14, 229) and b.joints_3d.shape == (14, 45, 3) and b.pose_shape.dtype == np.float64
+    np.testing.assert_array_equal(b.has_detection, [t not in (9, 10) for t in range(14)])
+    assert b.listed.all()  # the missed frames are ghosts the tracker kept
+    np.testing.assert_array_equal(b.frame_index, np.arange(14))
+    assert np.all(b.pose_shape[9] == 0) and np.all(b.boxes_tlwh[9] == 0) and np.all(b.body_pose[9] == 0)
+    # tz/200 in the camera and the pose vector's last entry; cam_t and the results keep the full tz
     key = list(results)[3]
     cam = results[key]["camera"][results[key]["tid"].index(2)]
-    assert b["camera"][3, 0, 2] == pytest.approx(cam[2] / 200.0)
-    assert b["pose_shape"][3, 0, 228] == b["camera"][3, 0, 2]
+    assert b.camera[3, 2] == pytest.approx(cam[2] / 200.0)
+    assert b.pose_shape[3, 228] == b.camera[3, 2]
+    np.testing.assert_array_equal(b.cam_t[3], cam)
     assert cam[2] > 10
+    for key, frame in results.items():  # the records are left as they were
+        for a, c in zip(frame["camera"], before[key]["camera"], strict=True):
+            np.testing.assert_array_equal(a, c)
 
 
 def test_results_pkl_round_trip(tmp_path) -> None:
@@ -181,3 +187,37 @@ def test_results_pkl_of_random_weights_says_so_in_every_frame(tmp_path) -> None:
     assert all("random_weights" not in f for f in results.values())  # the caller's dict is not changed
     plain = read_results(write_results(results, tmp_path / "p.pkl"))
     assert all("random_weights" not in f for f in plain.values())
+
+
+def _rle_counts_one_run_at_a_time(mask: np.ndarray) -> str:
+    """pycocotools' rleToString written out run by run (the reference for the vectorised encoder)."""
+    flat = mask.flatten(order="F")
+    runs, value, count = [], False, 0
+    for pixel in flat:
+        if pixel != value:
+            runs.append(count)
+            value, count = pixel, 0
+        count += 1
+    runs.append(count)
+    chars = []
+    for i, run in enumerate(runs):
+        x = run - (runs[i - 2] if i > 2 else 0)
+        while True:
+            c = x & 0x1F
+            x >>= 5
+            more = (x != -1) if (c & 0x10) else (x != 0)
+            chars.append(chr((c | 0x20 if more else c) + 48))
+            if not more:
+                break
+    return "".join(chars)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_vectorised_rle_matches_the_run_by_run_encoder(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    masks = [rng.random((40, 31)) > p for p in (0.1, 0.5, 0.97)]
+    big = np.zeros((288, 398), bool)
+    big[30:250, 20 + seed : 150 + 7 * seed] = True  # a person-sized box: long runs, large deltas
+    masks += [big, ~big, np.zeros((1, 1), bool), np.ones((1, 1), bool), np.zeros((0, 5), bool)]
+    for mask in masks:
+        assert encode_mask_rle(mask)["counts"] == _rle_counts_one_run_at_a_time(mask)

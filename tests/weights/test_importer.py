@@ -50,6 +50,7 @@ def upstream_home(tmp_path: Path, tiny_weights: Path, monkeypatch: pytest.Monkey
     return home
 
 
+@pytest.mark.slow
 def test_import_from_the_upstream_cache_then_verify(
     tmp_path: Path, upstream_home: Path, tiny_weights: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -214,7 +214,7 @@ def test_error_page_is_rejected_by_the_content_check(tmp_path: Path, server: _Se
 
 def test_offline_failure_answers_fast_with_what_to_do_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     dead = "http://127.0.0.1:9"  # nothing listens on the discard port: connection refused
-    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the Hub is unreachable too
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:7")  # the Hub is unreachable too (nothing on port 7)
     manifest = _write_manifest(
         tmp_path,
         [
@@ -390,6 +390,7 @@ def test_smpl_pickle_with_chumpy_objects_converts_to_clean_npz(tmp_path: Path, m
         np.testing.assert_allclose(data["J_regressor"], body["J_regressor"], rtol=0, atol=1e-15)
 
 
+@pytest.mark.slow
 def test_smpl_is_never_downloaded_and_add_smpl_converts_the_users_copy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:

@@ -21,7 +21,7 @@ from lart_demo.config import Settings
 from lart_demo.contracts import FramePeople, Track
 from lart_demo.device import resolve_device
 from lart_demo.errors import InputError
-from lart_demo.models.hmar import load_hmar
+from lart_demo.models.hmar import HMAR, load_hmar
 from lart_demo.models.pose_predictor import load_pose_predictor
 from lart_demo.progress import ProgressFn, no_progress
 from lart_demo.stages.people import find_people, load_people_models
@@ -39,7 +39,7 @@ STAGE_NAME = "Tracking people"
 class TrackingModels:
     """What the tracker runs: HMAR (appearance) and the pose transformer, on one device."""
 
-    hmar: Any  # lart_demo.models.hmar.HMAR: .appearance(crops) and .encode_uv(uv)
+    hmar: HMAR  # .appearance(crops) and .encode_uv(uv)
     pose_predictor: PoseForecaster
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 

@@ -6,8 +6,8 @@ dict (spec 6.1): one ordered entry per frame with per-track lists, confirmed tra
 before a confirmation. `write_results`/`read_results` store it as PHALP does (joblib, compress=3), so
 tools built for PHALP's `demo_<video>.pkl` read ours.
 
-`build_fast_tracks` is PHALP's `get_tracks` + `create_fast_tracklets` (spec 6.2): for every track id,
-arrays over the frames from its first to its last detection, with the `tz / 200` camera quirk.
+`tracks_from_results` is PHALP's `get_tracks` + `create_fast_tracklets` (spec 6.2): for every track id,
+a typed `Track` over the frames from its first to its last detection, with the `tz / 200` camera quirk.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 
 from lart_demo.contracts import PersonObservation, Track
 from lart_demo.errors import InputError
+from lart_demo.safe_load import PHALP_RESULTS, load_joblib
 from lart_demo.stages.tracking.phalp import Tracker
 
 FAST_TRACK_POSE_DIM = 229
@@ -57,27 +58,29 @@ def frame_key(video_name: str, index: int) -> str:
 
 # ---- masks: COCO run-length encoding (pycocotools' compressed string format) -------------------------
 def encode_mask_rle(mask: np.ndarray) -> dict[str, Any]:
-    """COCO compressed RLE of a boolean (H, W) mask: {'size': [H, W], 'counts': str}."""
+    """COCO compressed RLE of a boolean (H, W) mask: {'size': [H, W], 'counts': str}.
+
+    Vectorised over runs: each run length (from the 4th on, minus the run two back) is written as 5-bit
+    groups, least significant first, with 0x20 meaning "more follows", as pycocotools' rleToString.
+    """
     mask = np.asarray(mask, dtype=bool)
     h, w = mask.shape
     flat = mask.flatten(order="F").astype(np.int8)  # COCO runs go down columns
     change = np.flatnonzero(np.diff(flat)) + 1
-    bounds = np.concatenate([[0], change, [flat.size]])
-    runs = np.diff(bounds).tolist()
+    runs = np.diff(np.concatenate([[0], change, [flat.size]])).astype(np.int64)
     if flat.size and flat[0] == 1:
-        runs = [0] + runs  # counts always start with a run of zeros
-    chars = []
-    for i, count in enumerate(runs):
-        x = int(count) - (int(runs[i - 2]) if i > 2 else 0)
-        more = True
-        while more:
-            c = x & 0x1F
-            x >>= 5
-            more = (x != -1) if (c & 0x10) else (x != 0)
-            if more:
-                c |= 0x20
-            chars.append(chr(c + 48))
-    return {"size": [int(h), int(w)], "counts": "".join(chars)}
+        runs = np.concatenate([[0], runs])  # counts always start with a run of zeros
+    values = runs.copy()
+    values[3:] -= runs[1:-2]
+    groups, active = [], np.ones(values.shape, dtype=bool)
+    while active.any():  # a few rounds: 5 bits per round
+        c = values & 0x1F
+        values = values >> 5  # arithmetic shift: negative deltas keep their sign bits
+        more = np.where(c & 0x10, values != -1, values != 0)
+        groups.append(np.where(active, np.where(more, c | 0x20, c) + 48, 0))
+        active &= more
+    chars = np.stack(groups, axis=1).ravel()  # run by run, its groups in order; 0 = no character
+    return {"size": [int(h), int(w)], "counts": chars[chars > 0].astype(np.uint8).tobytes().decode("ascii")}
 
 
 # ---- per-frame records ------------------------------------------------------------------------------
@@ -185,12 +188,12 @@ def write_results(results: Mapping[str, Any], path: str | Path, random_weights: 
 def read_results(path: str | Path) -> dict[str, dict[str, Any]]:
     """Read a PHALP-format results pkl (ours or PHALP's own demo_<video>.pkl).
 
-    joblib pickles can run code when loaded: only read files this app (or your own PHALP run) wrote.
+    Read through safe_load's PHALP_RESULTS allow-list: plain containers and numpy arrays, nothing that runs.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"Tracking results not found: {path}. Run `python -m lart_demo track VIDEO --out DIR` first.")
-    data = joblib.load(path)
+    data = load_joblib(path, PHALP_RESULTS)
     if not isinstance(data, Mapping) or not all(isinstance(v, Mapping) and "tid" in v for v in data.values()):
         raise InputError(f"{path.name} is not a PHALP results file (a dict of frames with 'tid' lists).")
     return dict(data)
@@ -273,13 +276,6 @@ def fast_track(rows: list[dict[str, Any]], mutate_camera: bool = False) -> dict[
         out["frame_bbox"].append(row["bbox"] if row["has_detection"] else np.array([0.0, 0.0, 0.0, 0.0]))
         out["frame_conf"].append(row["conf"] if row["has_detection"] else 0)
     return out
-
-
-def build_fast_tracks(
-    results: Mapping[str, Mapping[str, Any]], mutate_camera: bool = False
-) -> dict[int, dict[str, Any]]:
-    """Fast track of every detected id, in PHALP's id order (see `fast_track` for `mutate_camera`)."""
-    return {tid: fast_track(track_frames(results, tid), mutate_camera) for tid in track_ids(results)}
 
 
 # ---- the tracking stage's output: typed tracks ------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Golden lart/fast_track: per-detection 3D parameters (stage 1) and PHALP results -> fast tracks (stage 2).
 
 Stage 1 runs the product's `person_3d_parameters` with the synthetic SMPL; stage 2 rebuilds the
-results dict from the case's entry table (as its README describes) and runs `build_fast_tracks`.
+results dict from the case's entry table (as its README describes) and runs `tracks_from_results` (the
+tracking stage's typed output) and `fast_track` (the PHALP arrays it is built from).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 from conftest import SMPL_SYNTHETIC
 from golden.cases.compare import assert_close, assert_equal
 
-from lart_demo.stages.tracking.tracks import build_fast_tracks, track_ids
+from lart_demo.stages.tracking.tracks import fast_track, track_frames, track_ids, tracks_from_results
 
 
 def _results_from_entries(inp: dict[str, np.ndarray]) -> dict[str, dict]:
@@ -59,7 +60,8 @@ def _results_from_entries(inp: dict[str, np.ndarray]) -> dict[str, dict]:
 def _check_stage2(inp: dict[str, np.ndarray], out: dict[str, np.ndarray]) -> None:
     results = _results_from_entries(inp)
     before = copy.deepcopy(results)
-    fast = build_fast_tracks(results)
+    fast = {tid: fast_track(track_frames(results, tid)) for tid in track_ids(results)}
+    typed = tracks_from_results(results)
     # the default leaves the caller's results untouched
     for name, frame in results.items():
         for a, b in zip(frame["camera"], before[name]["camera"], strict=True):
@@ -78,10 +80,21 @@ def _check_stage2(inp: dict[str, np.ndarray], out: dict[str, np.ndarray]) -> Non
         assert_equal(
             p + "smpl_is_dict", np.array([isinstance(s, dict) for s in track["smpl"]]), out[p + "smpl_is_dict"]
         )
+        t = typed[tid]  # the same arrays in the Track the later stages read
+        n = len(t)
+        assert_equal(p + "fid (Track)", t.frame_index.astype(np.float64), out[p + "fid"].reshape(n))
+        assert_equal(p + "pose_shape (Track)", t.pose_shape, out[p + "pose_shape"].reshape(n, -1))
+        assert_equal(p + "3d_joints (Track)", t.joints_3d, out[p + "3d_joints"].reshape(n, -1, 3))
+        assert_equal(p + "camera (Track)", t.camera, out[p + "camera"].reshape(n, 3))
+        assert_equal(p + "camera_bbox (Track)", t.camera_bbox, out[p + "camera_bbox"].reshape(n, 3))
+        assert_equal(p + "has_detection (Track)", t.has_detection, out[p + "has_detection"].reshape(n) > 0)
+        assert_equal(p + "frame_bbox (Track)", t.boxes_tlwh, out[p + "frame_bbox"].reshape(n, 4))
+        assert_equal(p + "frame_conf (Track)", t.box_conf, out[p + "frame_conf"])
 
     # upstream's post-processing divides tz of its deep copy in place: mutate_camera reproduces it
     mutated = copy.deepcopy(results)
-    build_fast_tracks(mutated, mutate_camera=True)
+    for tid in track_ids(mutated):
+        fast_track(track_frames(mutated, tid), mutate_camera=True)
     for tid in track_ids(results):
         cams = [
             frame["camera"][frame["tid"].index(tid)]
