@@ -51,6 +51,9 @@ def empty_player_html(message: str = "") -> str:
     return f'<div class="lart-empty">{html.escape(message)}</div>'
 
 
+MAIN_FILES = ("render.mp4", "results.json", "actions.csv", "tracks.pkl")
+
+
 @dataclass(frozen=True)
 class Download:
     url: str
@@ -77,12 +80,23 @@ def player_html(
 
     note_html = "".join(f'<div class="lp-note">{html.escape(n)}</div>' for n in notes)
     data = html.escape(json.dumps(payload, separators=(",", ":")), quote=True)
-    links = "".join(
-        f'<a href="{html.escape(d.url, quote=True)}" download="{html.escape(d.name, quote=True)}" '
-        f'title="{html.escape(d.title, quote=True)}" class="{"lp-zip" if d.name.endswith(".zip") else "lp-file"}">'
-        f"{html.escape(d.name)}</a>"
-        for d in downloads
-    )
+
+    def link(d: Download) -> str:
+        kind = "lp-zip" if d.name.endswith(".zip") else "lp-file"
+        return (
+            f'<a href="{html.escape(d.url, quote=True)}" download="{html.escape(d.name, quote=True)}" '
+            f'title="{html.escape(d.title, quote=True)}" class="{kind}">{html.escape(d.name)}</a>'
+        )
+
+    # the video, the tables, the tracks and the zip in sight; per-person and per-event exports folded
+    shown = [d for d in downloads if d.name in MAIN_FILES or d.name.endswith(".zip")]
+    folded = [d for d in downloads if d not in shown]
+    links = "".join(link(d) for d in shown)
+    if folded:
+        links += (
+            f'<details class="lp-more-files"><summary>{len(folded)} more files (animation, captions, events)'
+            f"</summary>{''.join(link(d) for d in folded)}</details>"
+        )
     return (
         f'<div class="lart-player" data-payload="{data}">'
         f"{note_html}"

@@ -100,7 +100,7 @@ class StageClock:
         self.step = -1
         self.step_started = self.started
         self.frames: int | None = None
-        self.last_total: int | None = None
+        self.estimate = ""  # the cost model's latest line (pipeline/estimate.py), kept under later steps
 
     @staticmethod
     def step_of(stage: str) -> int | None:
@@ -120,8 +120,12 @@ class StageClock:
     def describe(self, stage: str, done: int, total: int | None) -> str:
         now = self.now()
         step = self.step_of(stage)
+        if stage.startswith("Estimate"):  # the cost model's estimate: shown with every later line
+            self.estimate = stage
+            stage, done, total = (STEPS[self.step][0], 0, None) if self.step >= 0 else (stage, 0, None)
+            step = self.step_of(stage)
         if step is None:  # not a step of the pipeline (e.g. waiting for another run): no numbers
-            return f"**{stage}…**"
+            return f"**{stage}…**" + (f" · {self.estimate}" if self.estimate else "")
         if step != self.step:
             self._enter(step, now)
         if step == FRAMES_STEP and total:
@@ -138,7 +142,8 @@ class StageClock:
             text += "…"
         text += self._overall(step, step_left, now)
         text += f" · {now - self.started:.0f} s so far"
-        return text + (f" · on {self.device}" if self.device else "")
+        text += f" · on {self.device}" if self.device else ""
+        return text + (f"\n\n{self.estimate}" if self.estimate else "")
 
     def _overall(self, step: int, step_left: float | None, now: float) -> str:
         if step_left is None:

@@ -101,6 +101,14 @@ def test_stage_clock_numbers_steps_of_the_whole_run_and_estimates() -> None:
     now[0] = 13.0
     line = again.describe("Finding and tracking people (x)", 25, 50)
     assert "about 12 s left in this step · about 33 s left overall" in line and "at least" not in line
+    # the cost model's estimate line stays under the following lines
+    now[0] = 14.0
+    line = again.describe("Estimate after tracking: about 30 s left on CPU (float32) for 4 MViT clips", 0, None)
+    assert line.startswith(f"**Step 3 of {n} · Finding and tracking people**") and line.endswith("4 MViT clips")
+    now[0] = 15.0
+    assert again.describe("Appearance features (MViT)", 0, 4).endswith(
+        "\n\nEstimate after tracking: about 30 s left on CPU (float32) for 4 MViT clips"
+    )
     # a cached run skips steps: numbering stays "of N"; something else has no step number
     assert StageClock().describe("Waiting for the previous run to finish", 0, None) == (
         "**Waiting for the previous run to finish…**"

@@ -98,7 +98,7 @@ def probe_stream(path: Path) -> tuple[str, str, int]:
 def check_run(base_url: str, outputs: tuple, tmp_path: Path, expected_frames: int) -> Result:
     """Every output of one /analyze call: status, player (video + payload), downloads; returns results.json."""
     status, player, downloads, _action, _person, run_token = outputs
-    assert status.startswith("⚠️ **Random weights"), status
+    assert "random weights" not in status.lower()  # the page's one banner says it; files carry the flag
     assert "**Done**" in status and f"over {expected_frames} frames" in status, status
     assert re.fullmatch(r"[\w-]+\.[0-9a-f]{32}", run_token), run_token  # <run id>.<session signature>
 
@@ -107,7 +107,9 @@ def check_run(base_url: str, outputs: tuple, tmp_path: Path, expected_frames: in
     exports = {"actions.vtt", "actions.srt", "events.csv", "events.json", "ava_predictions.csv"}
     assert core | exports <= set(by_name), downloads
     result = read_result_json(by_name["results.json"])
-    assert set(by_name) == {"results.json", *result.files.values()}, downloads  # plus one BVH + npz per person
+    assert set(by_name) == {"results.json", "lart_results.zip", *result.files.values()}, (
+        downloads
+    )  # plus one BVH + npz per person
     assert result.clip.n_frames == expected_frames
     assert result.random_weights
 
