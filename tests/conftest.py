@@ -57,3 +57,17 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("tiny_weights")
     make_random_weights(root, profile="tiny", seed=0)
     return root
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_gradio_temp(tmp_path_factory: pytest.TempPathFactory):
+    """Gradio's upload folder for this test session only. Uploads are stored by content hash, and a server
+    built with `delete_cache` deletes its files when it stops: with a shared /tmp/gradio, another test run
+    stopping its server would delete the same clip from under this one."""
+    old = os.environ.get("GRADIO_TEMP_DIR")
+    os.environ["GRADIO_TEMP_DIR"] = str(tmp_path_factory.mktemp("gradio"))
+    yield
+    if old is None:
+        os.environ.pop("GRADIO_TEMP_DIR", None)
+    else:
+        os.environ["GRADIO_TEMP_DIR"] = old
