@@ -105,12 +105,12 @@ def events_json_text(result: Result, events: list[Event], threshold: float) -> s
 
 
 def events_csv_text(result: Result, events: list[Event]) -> str:
+    # the random-weights flag is a column, as in actions.csv: a comment line would break default CSV readers
     buffer = io.StringIO()
-    if result.random_weights:
-        buffer.write(f"# {RANDOM_WEIGHTS_NOTICE}\n")
-    writer = csv.DictWriter(buffer, fieldnames=EVENT_FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=(*EVENT_FIELDS, "random_weights"), lineterminator="\n")
     writer.writeheader()
-    writer.writerows(asdict(e) for e in events)
+    flag = int(bool(result.random_weights))
+    writer.writerows({**asdict(e), "random_weights": flag} for e in events)
     return buffer.getvalue()
 
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas
 import pytest
 from export_scenes import FPS, synthetic_result
 
@@ -50,10 +51,9 @@ def test_threshold_controls_the_segments() -> None:
 
 def test_csv_and_json_agree(tmp_path: Path) -> None:
     csv_path, json_path = write_events(tmp_path, _result(random_weights=True), threshold=0.5)
-    lines = csv_path.read_text().splitlines()
-    assert lines[0] == "# random weights: predictions are meaningless"
-    rows = list(csv.DictReader(lines[1:]))
-    assert tuple(rows[0]) == EVENT_FIELDS
+    frame = pandas.read_csv(csv_path)  # default options: the flag is a column, not a comment line
+    assert tuple(frame.columns) == (*EVENT_FIELDS, "random_weights") and set(frame["random_weights"]) == {1}
+    rows = list(csv.DictReader(csv_path.read_text().splitlines()))
     data = json.loads(json_path.read_text())
     assert data["threshold"] == 0.5 and data["fps"] == FPS and data["random_weights"]
     assert len(rows) == len(data["events"]) == 4
