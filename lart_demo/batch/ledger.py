@@ -164,9 +164,3 @@ class Summary:
             writer = csv.DictWriter(fh, fieldnames=COLUMNS)
             writer.writeheader()
             writer.writerows(o.row() for o in self.outcomes())
-
-
-def read_summary(path: Path) -> list[dict[str, str]]:
-    """batch.csv's rows (for tests and scripts)."""
-    with Path(path).open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))

@@ -566,34 +566,6 @@ def load_hmar(
     return model.requires_grad_(False).to(device).eval()
 
 
-class UVEncoder(nn.Module):
-    """Only the encoder half of HMAR's UV autoencoder: what appearance matching needs."""
-
-    def __init__(self, channels: tuple[int, int, int, int, int, int]) -> None:
-        super().__init__()
-        self.encoding_head = UVAutoencoder(channels, with_decoder=False)
-
-    def encode_uv(self, uv: torch.Tensor) -> torch.Tensor:
-        """UV maps (B, 4, 256, 256) -> appearance codes (B, 4096), flattened channel-major."""
-        return self.encoding_head.encode(uv).flatten(1)
-
-
-_ENCODER_CONVS = ("conv1x", "conv2", "conv3", "conv4", "conv5", "conv5_1")
-
-
-def load_uv_encoder(path: str | Path, *, device: str | torch.device = "cpu") -> UVEncoder:
-    """The UV encoder from hmar_v2_weights.pth or from a file holding only `hmar.encoding_head.*`.
-
-    Strict on the encoder tensors; the rest of an HMAR file (backbone, heads, decoder half) is ignored.
-    """
-    sd = checkpoint_filter_fn(load_torch(path))
-    encoder = {k: v for k, v in sd.items() if k.split(".")[:2] in (["encoding_head", c] for c in _ENCODER_CONVS)}
-    channels = tuple(_shape(encoder, f"encoding_head.{c}.weight")[0] for c in _ENCODER_CONVS)
-    model = UVEncoder(channels)  # type: ignore[arg-type]
-    assign_state_dict(model, encoder, model_name="HMAR UV encoder")
-    return model.requires_grad_(False).to(device).eval()
-
-
 def _without_decoder(head: UVAutoencoder, config: HMARConfig) -> UVAutoencoder:
     slim = UVAutoencoder(config.encoder_channels, with_decoder=False)
     slim.load_state_dict({k: v for k, v in head.state_dict().items() if not k.startswith("t_")})

@@ -428,15 +428,6 @@ def checkpoint_filter_fn(checkpoint: Mapping[str, Any], model: nn.Module | None 
     return {k: v for k, v in state.items() if torch.is_tensor(v)}
 
 
-def plain_config(node: Any) -> Any:
-    """A checkpoint's pickled config (CfgNode stand-in / OrderedDict) as plain dicts and lists."""
-    if isinstance(node, Mapping):
-        return {str(k): plain_config(v) for k, v in node.items()}
-    if isinstance(node, (list, tuple)):
-        return [plain_config(v) for v in node]
-    return node
-
-
 def read_checkpoint(checkpoint_path: str | Path) -> dict[str, Any]:
     """A Lightning HMR2 checkpoint, read safely (its pickled yacs config as a plain mapping)."""
     ckpt = load_torch(checkpoint_path, HMR2_CHECKPOINT)
@@ -446,13 +437,6 @@ def read_checkpoint(checkpoint_path: str | Path) -> dict[str, Any]:
             "Delete it and run `python -m lart_demo weights download`."
         )
     return dict(ckpt)
-
-
-def checkpoint_config(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
-    """The yacs config the checkpoint was trained with (`hyper_parameters.cfg`) as plain dicts, or {}."""
-    hparams = checkpoint.get("hyper_parameters") or {}
-    cfg = plain_config(hparams.get("cfg", {})) if isinstance(hparams, Mapping) else {}
-    return cfg if isinstance(cfg, dict) else {}
 
 
 def load_hmr2(checkpoint: str | Path, config: str | Path | HMR2Config, device: str | torch.device = "cpu") -> HMR2:

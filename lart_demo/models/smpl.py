@@ -113,11 +113,6 @@ class SMPLOutput:
     smplx_joints: torch.Tensor  # (B, 45, 3): 24 skeleton + 21 vertex joints
     joints: torch.Tensor  # (B, 44, 3): HMR2's 25 OpenPose-order + 19 regressed joints
 
-    @property
-    def phalp_joints(self) -> torch.Tensor:
-        """(B, 45, 3): HMR2's 44 joints plus the body origin, as PHALP stores '3d_joints'."""
-        return with_origin_joint(self.joints)
-
 
 def with_origin_joint(joints: torch.Tensor) -> torch.Tensor:
     origin = joints.new_zeros(joints.shape[0], 1, 3)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from batch.summary import read_summary
+
 from lart_demo.batch.inputs import expand_inputs
-from lart_demo.batch.ledger import COLUMNS, STATE_FILE, Outcome, State, Summary, read_summary
+from lart_demo.batch.ledger import COLUMNS, STATE_FILE, Outcome, State, Summary
 from lart_demo.pipeline.cache import file_sha256
 
 

@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from batch.summary import read_summary
 from conftest import REPO_ROOT
 
-from lart_demo.batch.ledger import STATE_FILE, read_summary
+from lart_demo.batch.ledger import STATE_FILE
 from lart_demo.batch.runner import WORK_DIR
 from lart_demo.cli import main
 from lart_demo.stages.tracking.tracks import read_results

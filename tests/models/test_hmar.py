@@ -18,7 +18,6 @@ from lart_demo.models.hmar import (
     fuse_uv,
     hmar_checkpoint_from_model,
     load_hmar,
-    load_uv_encoder,
     process_uv_image,
     write_random_hmar,
 )
@@ -274,18 +273,3 @@ def test_config_validation() -> None:
     with pytest.raises(ModelError, match="Unknown HMAR config"):
         build_hmar({"depth": 3})
     assert build_hmar({"backbone_layers": [1, 1, 1, 1], "backbone_width_divisor": 32}).config.pose_emb_dim == 64
-
-
-def test_uv_encoder_alone_matches_hmar(tmp_path: Path, crops: torch.Tensor) -> None:
-    model, tensors = _tiny_state()
-    uv = process_uv_image(crops[:1])
-    full = load_uv_encoder(_save(tmp_path, tensors, "full.pth"))  # from a whole HMAR file
-    subset = {k: v for k, v in tensors.items() if k.startswith("hmar.encoding_head.conv")}
-    alone = load_uv_encoder(_save(tmp_path, subset, "encoder.pth"))  # from an encoder-only file
-    with torch.no_grad():
-        expected = model.encode_uv(uv)
-        torch.testing.assert_close(full.encode_uv(uv), expected)
-        torch.testing.assert_close(alone.encode_uv(uv), expected)
-    del subset["hmar.encoding_head.conv4.bias"]
-    with pytest.raises(ModelError, match=r"encoding_head\.conv4\.bias"):
-        load_uv_encoder(_save(tmp_path, subset, "broken.pth"))

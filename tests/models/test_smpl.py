@@ -21,6 +21,7 @@ from lart_demo.models.smpl import (
     load_smpl,
     load_smpl_pickle,
     smpl_faces,
+    with_origin_joint,
     write_random_smpl,
 )
 
@@ -59,7 +60,7 @@ def test_joint_sets_follow_the_spec(smpl: SMPL, smpl_dir: Path) -> None:
     j19 = load_joint_regressor(smpl_dir / "SMPL_to_J19.pkl")
     expected_extra = np.einsum("jv,bvk->bjk", j19, ref.vertices.double().numpy())
     np.testing.assert_allclose(out.joints[:, 25:].numpy(), expected_extra, rtol=1e-5, atol=1e-5)
-    phalp = out.phalp_joints
+    phalp = with_origin_joint(out.joints)
     assert phalp.shape == (3, 45, 3)
     assert torch.equal(phalp[:, 44], torch.zeros(3, 3))
     assert torch.equal(phalp[:, :44], out.joints)
