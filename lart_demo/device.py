@@ -18,3 +18,12 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"Device '{name}' was requested but no CUDA GPU is available; use --device cpu.")
     return device
+
+
+def describe_device(name: str) -> str:
+    """The device `name` resolves to, in words for progress lines: 'GPU (<model>)' or 'CPU'."""
+    try:
+        device = resolve_device(name)
+    except InputError:
+        return f"{name} (not available)"  # the run itself stops with the full message
+    return f"GPU ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else device.type.upper()

@@ -164,12 +164,10 @@ def device_label(settings_device: str) -> str:
     """Where the analysis runs, in words, for the progress line."""
     if importlib.util.find_spec("spaces") is not None:
         return "ZeroGPU"
-    # imported here: torch is heavy and only the first run's status needs it
-    import torch
+    # imported here: it loads torch, which only the first run's status needs
+    from lart_demo.device import describe_device
 
-    if settings_device == "auto":
-        return f"GPU ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "CPU"
-    return "CPU" if settings_device == "cpu" else f"GPU ({settings_device})"
+    return describe_device(settings_device)
 
 
 def estimate_gpu_seconds(request: AnalysisRequest) -> int:
