@@ -179,6 +179,7 @@ def _batch_parser() -> argparse.ArgumentParser:
 def _cmd_batch(argv: Sequence[str]) -> int:
     args = _batch_parser().parse_args(argv)
     _setup_logging(args.verbose)
+    # imported per command: `--help` and argument errors answer at once, without loading torch and the models
     from lart_demo.batch.runner import BatchSpec, PoolOptions, run_batch
 
     spec = BatchSpec.create(args.out, _settings(args), args.start, args.end, render=not args.no_render)
@@ -249,6 +250,7 @@ def _cmd_cache(argv: Sequence[str]) -> int:
     p.add_argument("action", choices=["status", "clear"], help="status: cap and current use; clear: empty it")
     p.add_argument("--output-dir", type=Path, default=None, help="output folder (default: outputs/)")
     args = p.parse_args(argv)
+    # imported per command: `--help` and argument errors answer at once, without loading torch and the models
     from lart_demo.pipeline.cache_store import RunCache, cache_bytes
 
     settings = settings_from_env(output_dir=args.output_dir)

@@ -37,6 +37,7 @@ from lart_demo.contracts import Detections
 from lart_demo.errors import ModelError, WeightsError
 from lart_demo.models.checkpoint import assign_state_dict
 from lart_demo.safe_load import load_torch
+from lart_demo.weights.files import WeightFiles
 
 MODEL_NAME = "person detector (Mask R-CNN)"
 COCO_PERSON = 1  # torchvision's 91-class COCO indexing (0 = background)
@@ -283,8 +284,6 @@ def write_random_detector(weights_dir: Path, profile: str = "tiny", seed: int = 
     The classifier is biased towards 'person' and the box regressors are zeroed, so even random
     weights return person boxes (anchor-shaped) and the downstream stages have people to work on.
     """
-    from lart_demo.weights.files import WeightFiles
-
     if profile not in ("tiny", "full"):
         raise ModelError(f"Unknown weights profile '{profile}' (use 'tiny' or 'full').")
     files = WeightFiles(Path(weights_dir))

@@ -35,6 +35,7 @@ from lart_demo.models.smpl import SMPL
 from lart_demo.models.smpl_head import rot6d_to_rotmat
 from lart_demo.models.transformer import FeedForward, PreNorm
 from lart_demo.safe_load import HMR2_CHECKPOINT, load_torch
+from lart_demo.weights.files import WeightFiles
 
 MODEL_NAME = "HMR2.0"
 
@@ -498,8 +499,6 @@ def _random_state_dict(model: HMR2, rng: torch.Generator) -> dict[str, torch.Ten
 def write_random_hmr2(weights_dir: Path, profile: str = "tiny", seed: int = 0) -> list[Path]:
     """Random HMR2 files at the WeightFiles paths, in the released formats (Lightning ckpt + yacs YAML),
     plus random SMPL_to_J19.pkl / smpl_mean_params.npz where absent. 'full' uses the released sizes (2.7 GB)."""
-    from lart_demo.weights.files import WeightFiles
-
     if profile not in ("tiny", "full"):
         raise ModelError(f"Unknown weights profile '{profile}' (use 'tiny' or 'full').")
     files = WeightFiles(Path(weights_dir))

@@ -28,7 +28,9 @@ import yaml
 from torch import nn
 
 from lart_demo.errors import ModelError, WeightsError
+from lart_demo.labels import write_label_files
 from lart_demo.models.checkpoint import assign_state_dict, read_yaml_mapping
+from lart_demo.models.mvit import build_mvit, read_mvit_config
 from lart_demo.models.transformer import (
     Transformer,
     conv_bottleneck,
@@ -392,8 +394,6 @@ def write_random_lart(
     `appearance_dim` must equal the MViT feature width of the same weights folder; by default it is
     the width of the MViT whose mvit.yaml is already there, else 1152 (MViT-L).
     """
-    from lart_demo.labels import write_label_files
-
     files = WeightFiles(Path(weights_dir))
     if appearance_dim is None:
         appearance_dim = _mvit_feature_dim(files) or 1152
@@ -420,6 +420,4 @@ def _mvit_feature_dim(files: WeightFiles) -> int | None:
     """
     if not files.mvit_config.is_file():
         return None
-    from lart_demo.models.mvit import build_mvit, read_mvit_config  # the MViT module owns its config format
-
     return int(build_mvit(read_mvit_config(files.mvit_config), device="meta").feature_dim)

@@ -34,6 +34,7 @@ def _random_smpl_body(seed: int) -> dict[str, Any]:
     The surface is one closed sphere-topology mesh (like SMPL: 6890 vertices, 13776 faces = 2V-4)
     stretched into a 1.7 m tall capsule, so renders show a blob where the person is.
     """
+    # models.smpl loads torch: the other weights commands (status, download, import) must stay light
     from lart_demo.models.smpl import SMPL_PARENTS
 
     rng = np.random.default_rng(seed)

@@ -20,6 +20,7 @@ from lart_demo.weights.status import SMPL_LICENSE_URL, how_to_get
 
 def convert_smpl(source: Path, clean: Path) -> Path:
     """Read an SMPL model pickle (chumpy or not) without chumpy and write the clean numpy-only .npz."""
+    # models.smpl loads torch: only converting a user's SMPL file needs it, not `weights status`
     from lart_demo.models.smpl import load_smpl_pickle
 
     arrays = load_smpl_pickle(source)

@@ -75,6 +75,7 @@ def _check_content(path: Path, check: dict[str, Any]) -> None:
         elif kind == "json":
             json.loads(path.read_text(encoding="utf-8"))
         elif kind == "smpl":
+            # models.smpl loads torch: only checking an SMPL file needs it
             from lart_demo.models.smpl import load_smpl_pickle
 
             load_smpl_pickle(path)
