@@ -310,7 +310,8 @@ def test_3_progress_stays_in_view_with_steps_overall_estimate_and_device(first_r
     steps = [re.search(r"Step (\d) of (\d)", s) for s in lines]
     numbered = [(int(m[1]), int(m[2])) for m in steps if m]
     assert numbered and all(n == 6 for _, n in numbered), lines
-    assert [k for k, _ in numbered] == sorted(k for k, _ in numbered) and numbered[0][0] == 1, numbered
+    # steps only move forward; on a fast machine steps 1-2 (reading, loading models) may finish between two polls
+    assert [k for k, _ in numbered] == sorted(k for k, _ in numbered) and numbered[0][0] <= 3, numbered
     assert any(re.search(rf"Step 3 of 6 · Finding and tracking people.*: \d+/{N_FRAMES}", s) for s in lines), lines
     assert any("left overall" in s for s in lines), lines
     assert all("on CPU" in s for s in lines if "Step" in s), lines

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import test_browser
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from test_browser import CHROMIUM, END_S, set_number, shot, status, upload
 
 # one server, browser and page per module, as the main browser test sets them up
@@ -42,6 +43,16 @@ def test_captions_toggle_3d_view_follows_scrubber_and_highlight(page, examples_d
     )
     assert "Done ·" in status(page), status(page)
 
+    # the 3D view shows frame 0 after the run (checked before anything moves the video: the scrubber drives it)
+    try:
+        page.wait_for_function(
+            "() => document.querySelector('#lart-3d-caption').innerText.includes('frame 0:')", timeout=60_000
+        )
+    except PlaywrightTimeout:
+        caption = page.inner_text("#lart-3d-caption")
+        raise AssertionError(f"the 3D view never showed frame 0; its caption says {caption!r}") from None
+    page.wait_for_function("() => " + MODEL_URL_JS + ".endsWith('/frame_000000.glb')", timeout=30_000)
+
     # every export is offered for download
     names = page.eval_on_selector_all("#lart-downloads a[download]", "els => els.map(a => a.getAttribute('download'))")
     for expected in ("actions.vtt", "actions.srt", "events.csv", "events.json", "ava_predictions.csv"):
@@ -62,6 +73,10 @@ def test_captions_toggle_3d_view_follows_scrubber_and_highlight(page, examples_d
         ".some(c => /^#\\d+: /.test(c.text))",
         timeout=10_000,
     )
+    # the video is the page's clock: seeking it moved the scrubber, and the 3D view followed (1.0 s = frame 24)
+    page.wait_for_function(
+        "() => document.querySelector('#lart-3d-caption').innerText.includes('frame 24:')", timeout=60_000
+    )
     page.click("#lart-player button.lp-cc")
     state = page.evaluate(TRACK_JS)
     assert state["mode"] == "hidden" and state["button"] == "Captions: off"
@@ -69,11 +84,6 @@ def test_captions_toggle_3d_view_follows_scrubber_and_highlight(page, examples_d
     page.click("#lart-player button.lp-cc")
     assert page.evaluate(TRACK_JS)["mode"] == "showing"
 
-    # the 3D view shows frame 0 after the run, then follows the scrubber (the Model3D loads another GLB)
-    page.wait_for_function(
-        "() => document.querySelector('#lart-3d-caption').innerText.includes('frame 0:')", timeout=60_000
-    )
-    page.wait_for_function("() => " + MODEL_URL_JS + ".endsWith('/frame_000000.glb')", timeout=30_000)
     scrubber = page.locator("#lart-player input.lp-scrubber")
     scrubber.scroll_into_view_if_needed()
     scrubber.focus()
