@@ -295,10 +295,12 @@ class UVAutoencoder(nn.Module):
 
     def encode(self, uv: torch.Tensor) -> torch.Tensor:
         """(B, 4, 256, 256) -> (B, C, 16, 16), non-negative."""
-        y = F.max_pool2d(F.relu(self.conv1x(uv)), 2)
-        y = F.max_pool2d(F.relu(self.conv2(y)), 2)
-        y = F.max_pool2d(F.relu(self.conv3(y)), 2)
-        y = F.max_pool2d(F.relu(self.conv4(y)), 2)
+        # relu after the pooling: relu is monotonic, so max-then-relu is exactly relu-then-max (upstream's
+        # order) on a quarter of the elements; this encoder runs once per track/detection pair per frame.
+        y = F.relu(max_pool_2x2(self.conv1x(uv)))
+        y = F.relu(max_pool_2x2(self.conv2(y)))
+        y = F.relu(max_pool_2x2(self.conv3(y)))
+        y = F.relu(max_pool_2x2(self.conv4(y)))
         return F.relu(self.conv5_1(F.relu(self.conv5(y))))
 
     def decode(self, code: torch.Tensor) -> torch.Tensor:
@@ -318,6 +320,19 @@ class UVAutoencoder(nn.Module):
         return torch.tanh(self.t_conv1_1x(y))
 
 
+def max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
+    """`F.max_pool2d(x, 2)` (floor mode, NaN-propagating) as the max of the four strided sub-grids.
+
+    The same values bit for bit; on CPU it is ~6x faster than max_pool2d's NCHW kernel, which was the
+    largest single cost of tracking with small models.
+    """
+    h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
+    x = x[..., :h, :w]
+    top = torch.maximum(x[..., 0::2, 0::2], x[..., 0::2, 1::2])
+    bottom = torch.maximum(x[..., 1::2, 0::2], x[..., 1::2, 1::2])
+    return torch.maximum(top, bottom)
+
+
 # --------------------------------------------------------------------------------------------------
 # UV maps
 
@@ -334,25 +349,28 @@ def process_uv_image(uv_image: torch.Tensor) -> torch.Tensor:
     return torch.cat([rgb, mask], 1)
 
 
-def fuse_uv(old_uv: np.ndarray, new_uv: np.ndarray, conf: float, alpha: float = 0.1) -> np.ndarray:
+def fuse_uv(
+    old_uv: np.ndarray, new_uv: np.ndarray, conf: float, alpha: float = 0.1, device: torch.device | str = "cpu"
+) -> np.ndarray:
     """Track texture update (Track.update with 'T' in predict): blend the track's UV map with a new one.
 
     old_uv, new_uv: (4, H, W) uv vectors (channel 3 = +1 visible / -1 not). With a = alpha * conf**2:
     rgb = (1-a) old + a new where both are visible, the visible one where only one is, 0 elsewhere;
-    mask = +1 on the union, -1 elsewhere. Computed and returned in float64, like upstream.
+    mask = +1 on the union, -1 elsewhere. Computed on `device` and returned in float64, like upstream
+    (float64 keeps the blend bit-equal to upstream's numpy over a track's many updates).
     """
-    old = np.asarray(old_uv, dtype=np.float64)
-    new = np.asarray(new_uv, dtype=np.float64)
+    old = torch.as_tensor(old_uv).to(device=device, dtype=torch.float64)
+    new = torch.as_tensor(new_uv).to(device=device, dtype=torch.float64)
     if old.shape != new.shape or old.ndim != 3 or old.shape[0] != 4:
-        raise ValueError(f"fuse_uv needs two (4, H, W) maps, got {old.shape} and {new.shape}")
+        raise ValueError(f"fuse_uv needs two (4, H, W) maps, got {tuple(old.shape)} and {tuple(new.shape)}")
     a = float(alpha) * float(conf) ** 2
     vis_old = old[3] == 1
     vis_new = new[3] == 1
-    # Whole-map arithmetic selected by masks (no boolean gathers/scatters): the same float64 values.
-    blend = (1 - a) * old[:3] + a * new[:3]
-    rgb = np.where(vis_old, np.where(vis_new, blend, old[:3]), np.where(vis_new, new[:3], 0.0))
-    mask = np.where(vis_old | vis_new, 1.0, -1.0)[None]
-    return np.concatenate([rgb, mask], 0)
+    # Whole-map arithmetic selected by masks (no boolean gathers/scatters), in upstream's operation order.
+    blend = old[:3] * (1 - a) + new[:3] * a
+    rgb = torch.where(vis_old, torch.where(vis_new, blend, old[:3]), torch.where(vis_new, new[:3], 0.0))
+    mask = torch.where(vis_old | vis_new, 1.0, -1.0).to(torch.float64)[None]
+    return torch.cat([rgb, mask], 0).cpu().numpy()
 
 
 # --------------------------------------------------------------------------------------------------

@@ -229,11 +229,14 @@ class PosePredictor(nn.Module):
     def readout(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
         """(B, T, D) tokens -> pose_camera (B, T, 229) and ava_action (B, T, A) from the first head set."""
         b, t, d = tokens.shape
-        smpl = self.encoder.smpl_head[0](tokens.reshape(b * t, d))
-        location = self.encoder.loca_head[0](tokens).reshape(b * t, -1)
-        pose_camera = pose_camera_vector(smpl["global_orient"], smpl["body_pose"], smpl["betas"], location)
-        pose_camera = pose_camera.reshape(b, t, -1)
+        pose_camera = self.readout_pose_camera(tokens.reshape(b * t, d)).reshape(b, t, -1)
         return {"pose_camera": pose_camera, "ava_action": self.encoder.action_head_ava[0](tokens)}
+
+    def readout_pose_camera(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(N, D) tokens -> (N, 229) pose_camera, each row from its own token only."""
+        smpl = self.encoder.smpl_head[0](tokens)
+        location = self.encoder.loca_head[0](tokens)
+        return pose_camera_vector(smpl["global_orient"], smpl["body_pose"], smpl["betas"], location)
 
     def history_slots(self, en_time: np.ndarray) -> np.ndarray:
         """(B, 7) frame indices -> (B, 7) timeline slots, -1 for entries dropped from the window.
@@ -256,6 +259,15 @@ class PosePredictor(nn.Module):
         self, en_pose: torch.Tensor | np.ndarray, en_time: torch.Tensor | np.ndarray
     ) -> tuple[dict[str, torch.Tensor], np.ndarray]:
         """Run the model over the histories: decoded outputs at every slot and the history slots."""
+        out, slots = self.encode_history(en_pose, en_time)
+        out.update(self.readout(out["tokens"]))
+        return out, slots
+
+    @torch.no_grad()
+    def encode_history(
+        self, en_pose: torch.Tensor | np.ndarray, en_time: torch.Tensor | np.ndarray
+    ) -> tuple[dict[str, torch.Tensor], np.ndarray]:
+        """The encoder's tokens (B, T, D) plus its inputs, and the history slots; no readout."""
         poses = torch.as_tensor(np.asarray(en_pose) if not torch.is_tensor(en_pose) else en_pose)
         poses = poses.to(device=self.mean.device, dtype=torch.float32)
         slots = self.history_slots(en_time.cpu().numpy() if torch.is_tensor(en_time) else en_time)
@@ -273,9 +285,7 @@ class PosePredictor(nn.Module):
             has[rows[kept], col[kept]] = True
         normalised = self.normalise(seq)  # empty slots too: they become mask tokens in the encoder
         tokens = self.encoder(normalised, has)
-        out = self.readout(tokens)
-        out.update(tokens=tokens, input_normalised=normalised, has_detection=has)
-        return out, slots
+        return {"tokens": tokens, "input_normalised": normalised, "has_detection": has}, slots
 
     @torch.no_grad()
     def predict_next(
@@ -296,16 +306,19 @@ class PosePredictor(nn.Module):
         """
         if len(en_time) == 0:
             return torch.zeros(0, POSE_DIM, device=self.mean.device)
-        decoded, slots = self.decode_history(en_pose, en_time)
+        encoded, slots = self.encode_history(en_pose, en_time)
         gaps = np.asarray(time_to_predict.cpu().numpy() if torch.is_tensor(time_to_predict) else time_to_predict)
         gaps = gaps.astype(np.int64).reshape(-1)
         if gaps.shape[0] != slots.shape[0]:
             raise ModelError(f"time_to_predict has {gaps.shape[0]} entries for {slots.shape[0]} tracks.")
         target = np.minimum(slots[:, -1] + gaps + 1, self.config.frame_length - 1)
-        pose_camera = decoded["pose_camera"]
         if first_track_slot_quirk:
-            return pose_camera[:, int(target[0])]
-        return pose_camera[torch.arange(len(target)), torch.from_numpy(target).to(pose_camera.device)]
+            target = np.full_like(target, target[0])
+        tokens = encoded["tokens"]
+        # The heads act on each token alone, so reading out only the target slots (B of B*T) gives
+        # the same function; the full decode costs most of the tracker's per-frame time.
+        rows = torch.arange(len(target), device=tokens.device)
+        return self.readout_pose_camera(tokens[rows, torch.from_numpy(target).to(tokens.device)])
 
 
 def build_pose_predictor(config: PosePredictorConfig | Mapping[str, Any] | None = None) -> PosePredictor:

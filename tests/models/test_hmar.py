@@ -18,6 +18,7 @@ from lart_demo.models.hmar import (
     fuse_uv,
     hmar_checkpoint_from_model,
     load_hmar,
+    max_pool_2x2,
     process_uv_image,
     write_random_hmar,
 )
@@ -173,6 +174,24 @@ def test_fuse_uv_blends_by_visibility() -> None:
     np.testing.assert_array_equal(fused[3], [[1, 1], [1, -1]])
     with pytest.raises(ValueError):
         fuse_uv(old, new[:3], conf=1.0)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 16, 16), (1, 4, 7, 9), (3, 1, 2, 2)])
+def test_max_pool_2x2_equals_max_pool2d(shape: tuple[int, ...]) -> None:
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    x.view(-1)[::5] = float("nan")  # NaN propagates in both
+    x.view(-1)[1::7] = -float("inf")
+    torch.testing.assert_close(max_pool_2x2(x), torch.nn.functional.max_pool2d(x, 2), rtol=0, atol=0, equal_nan=True)
+
+
+def test_uv_encoder_with_relu_after_pooling_is_bit_equal(tiny_model: HMAR) -> None:
+    uv = torch.randn(3, 4, 256, 256, generator=torch.Generator().manual_seed(1))
+    head = tiny_model.encoding_head
+    y = uv
+    for conv in (head.conv1x, head.conv2, head.conv3, head.conv4):  # upstream's order: relu, then pool
+        y = torch.nn.functional.max_pool2d(torch.relu(conv(y)), 2)
+    upstream = torch.relu(head.conv5_1(torch.relu(head.conv5(y))))
+    assert torch.equal(head.encode(uv), upstream)
 
 
 def _tiny_state(seed: int = 1) -> tuple[HMAR, dict[str, torch.Tensor]]:

@@ -42,7 +42,12 @@ def check(case_dir: pathlib.Path) -> None:
 
     quirk = model.predict_next(en_pose, en_time, gaps)  # upstream default: first track's slot
     assert_close("prediction", quirk, ref["prediction"], atol=1e-4, rtol=1e-4)
-    assert_close("prediction == decoded at quirk_slot", quirk, decoded["pose_camera"][:, int(ref["quirk_slot"])], 0.0)
+    # predict_next reads out only the target slot; the heads act on each token alone, so that equals the
+    # full decode's slot up to float32 summation order (the GEMM's row count differs).
+    quirk_slot = int(ref["quirk_slot"])
+    quirk_tokens = decoded["tokens"][:, quirk_slot]
+    assert_close("prediction == readout of quirk_slot", quirk, model.readout_pose_camera(quirk_tokens), 0.0)
+    assert_close("prediction ~ decoded at quirk_slot", quirk, decoded["pose_camera"][:, quirk_slot], atol=1e-6)
     fixed = model.predict_next(en_pose, en_time, gaps, first_track_slot_quirk=False)
     assert_close("per_track_slot_prediction", fixed, ref["per_track_slot_prediction"], atol=1e-4, rtol=1e-4)
     per_track = np.minimum(slots[:, -1] + inputs["time_to_predict"] + 1, model.config.frame_length - 1)
