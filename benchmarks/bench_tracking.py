@@ -7,7 +7,7 @@ path, kept verbatim below: UV fusion in numpy with boolean gathers/scatters, the
 max_pool2d after relu, the pose predictor reading out all 125 slots and picking one, and scipy's
 Student-t quantile on every call. It runs the same scene and checks that both give the same track ids.
 It also times the two per-detection helpers alone on realistic sizes (256x256 UV maps; a person mask in
-a 1280x720 frame, whose RLE is written once per detection at export).
+a 1280x720 frame, encoded once per detection with a mask for the PHALP results).
 """
 
 from __future__ import annotations
