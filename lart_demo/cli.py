@@ -123,11 +123,27 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-def _print_progress(stage: str, done: int, total: int | None) -> None:
-    if total:
-        print(f"\r{stage}: {done}/{total}", end="\n" if done >= total else "", file=sys.stderr, flush=True)
-    else:
-        print(f"{stage}...", file=sys.stderr, flush=True)
+class ProgressPrinter:
+    """Progress on stderr: one line rewritten in place on a terminal, one line per change in a log file.
+
+    Repeated reports are dropped: on CPU the MViT stage reports between backbone blocks (to check cancel)
+    with the same count, which would otherwise fill a log with identical lines.
+    """
+
+    def __init__(self) -> None:
+        self._last: tuple[str, int, int | None] | None = None
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        if (stage, done, total) == self._last:
+            return
+        self._last = (stage, done, total)
+        stream = sys.stderr
+        if not total:
+            print(f"{stage}...", file=stream, flush=True)
+        elif stream.isatty():
+            print(f"\r{stage}: {done}/{total}", end="\n" if done >= total else "", file=stream, flush=True)
+        else:
+            print(f"{stage}: {done}/{total}", file=stream, flush=True)
 
 
 def _cmd_analyze(argv: Sequence[str]) -> int:
@@ -143,7 +159,7 @@ def _cmd_analyze(argv: Sequence[str]) -> int:
         start_s=args.start,
         end_s=args.end,
         render=not args.no_render,
-        progress=_print_progress,
+        progress=ProgressPrinter(),
     )
     print(f"Results written to {result_dir}")
     return 0
@@ -231,7 +247,7 @@ def _cmd_track(argv: Sequence[str]) -> int:
     # imported per command: `--help` and argument errors answer at once, without loading torch and the models
     from lart_demo.stages.tracking.stage import run_track
 
-    print(f"Tracks written to {run_track(args.video, args.out, _settings(args), progress=_print_progress)}")
+    print(f"Tracks written to {run_track(args.video, args.out, _settings(args), progress=ProgressPrinter())}")
     return 0
 
 

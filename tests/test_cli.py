@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import sys
 from pathlib import Path
 
 import pytest
 
-from lart_demo.cli import main
+from lart_demo.cli import ProgressPrinter, main
 
 
 def test_probe_prints_the_clip_facts(examples_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -37,3 +39,28 @@ def test_stage_subcommands_take_no_trim_options(capsys: pytest.CaptureFixture[st
     with pytest.raises(SystemExit):
         main(["track", "clip.mp4", "--out", "x", "--start", "3"])
     assert "--start" in capsys.readouterr().err
+
+
+def test_progress_in_a_log_is_one_line_per_change(capsys: pytest.CaptureFixture[str]) -> None:
+    progress = ProgressPrinter()
+    for done in (0, 0, 0, 1, 1, 2):  # MViT reports between blocks with the same count
+        progress("Appearance features (MViT)", done, 2)
+    progress("Rendering", 0, None)
+    progress("Rendering", 0, None)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "Appearance features (MViT): 0/2",
+        "Appearance features (MViT): 1/2",
+        "Appearance features (MViT): 2/2",
+        "Rendering...",
+    ]
+
+
+def test_progress_on_a_terminal_rewrites_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = io.StringIO()
+    stream.isatty = lambda: True  # type: ignore[method-assign]
+    monkeypatch.setattr(sys, "stderr", stream)
+    progress = ProgressPrinter()
+    for done in (0, 1, 1, 2):
+        progress("Tracking", done, 2)
+    assert stream.getvalue() == "\rTracking: 0/2\rTracking: 1/2\rTracking: 2/2\n"
