@@ -1,8 +1,8 @@
 """HMR2.0 throughput: crops per second at batch sizes 1, 8, 32 (tiny and full config), plus the SMPL step.
 
-    python benchmarks/bench_hmr2.py                      # tiny + full on the default device
-    python benchmarks/bench_hmr2.py --configs tiny --device cpu --threads 2
-    python benchmarks/bench_hmr2.py --configs full --device cuda --batch-sizes 1 8 32 64
+    PYTHONPATH=. python benchmarks/bench_hmr2.py                      # tiny + full on the default device
+    PYTHONPATH=. python benchmarks/bench_hmr2.py --configs tiny --device cpu --threads 2
+    PYTHONPATH=. python benchmarks/bench_hmr2.py --configs full --device cuda --batch-sizes 1 8 32 64
 
 Random weights, built in memory (no files needed). CUDA runs under autocast (bf16 where supported,
 else fp16) like the people stage; CPU runs float32. The full model on CPU is slow (about 1 s per

@@ -1,11 +1,11 @@
 """Peak host memory and time of ONE MViT clip at batch 1 (the released model's shape by default).
 
-    python benchmarks/bench_mvit_clip.py --weights /tmp/full_w            # full-size random weights
-    python benchmarks/bench_mvit_clip.py --weights /tmp/full_w --materialised   # the old full attention map
+    PYTHONPATH=. python benchmarks/bench_mvit_clip.py --weights /tmp/full_w  # full-size random weights
+    PYTHONPATH=. python benchmarks/bench_mvit_clip.py --weights /tmp/full_w --materialised  # the old attention map
 
 Prints one table row: clip shape, attention chunk bytes, seconds, peak RSS (GB) of this process, and the
-longest stretch between two block boundaries. The appearance stage checks cancel at those boundaries on
-CPU, so that stretch is how long a cancel can wait during a clip.
+longest stretch between two of the backbone's step reports (after every block and attention chunk). The
+appearance stage checks cancel at those reports on CPU, so that stretch is how long a cancel can wait.
 """
 
 from __future__ import annotations
@@ -38,14 +38,14 @@ def main() -> None:
     boxes = torch.tensor([[0.0, 40.0, 30.0, 200.0, 300.0]], device=args.device)
     marks = [time.perf_counter()]
     with torch.inference_mode():
-        features = model.forward_features(clip, on_block=lambda _i: marks.append(time.perf_counter()))
+        features = model.forward_features(clip, on_step=lambda: marks.append(time.perf_counter()))
         model.head(features, boxes)
     marks.append(time.perf_counter())
     seconds = marks[-1] - marks[0]
     longest = max(b - a for a, b in zip(marks, marks[1:], strict=False))
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     chunk = "full map" if args.materialised else f"{mvit.ATTN_CHUNK_BYTES >> 20} MiB"
-    print("| clip (T x H x W) | attention | seconds | peak RSS GB | longest s between block boundaries |")
+    print("| clip (T x H x W) | attention | seconds | peak RSS GB | longest s between step reports |")
     print("|---|---|---|---|---|")
     print(
         f"| {cfg.num_frames} x {cfg.crop_size} x {args.width} | {chunk} | {seconds:.1f} | {peak_gb:.2f} "

@@ -1,7 +1,8 @@
 """The whole pipeline with known boxes: per-stage wall time, executed FLOPs, TFLOP/s and peak memory.
 
-    python benchmarks/bench_pipeline.py --weights /tmp/tiny_w --people 2 --seconds 1
-    python benchmarks/bench_pipeline.py --weights weights --people 3 --seconds 10 --device cuda --video clip720p.mp4
+    PYTHONPATH=. python benchmarks/bench_pipeline.py --weights /tmp/tiny_w --people 2 --seconds 1
+    PYTHONPATH=. python benchmarks/bench_pipeline.py --weights weights --people 3 --seconds 10 --device cuda \
+        --video clip720p.mp4
 
 N people get fixed side-by-side boxes (no detector), so the work is known in advance. FLOPs are counted
 with `torch.utils.flop_counter` (matmuls and convolutions) and attributed to the stage whose progress

@@ -1,7 +1,7 @@
 """Rendering speed: frames/s of the full frame renderer (meshes + labels) for N people at a few sizes.
 
-    python benchmarks/bench_render.py [--smpl-dir DIR] [--backends auto,cpu] [--frames 10]
-    python benchmarks/bench_render.py --screenshot docs/render_frame.jpg   # the README picture
+    PYTHONPATH=. python benchmarks/bench_render.py [--smpl-dir DIR] [--backends auto,cpu] [--frames 10]
+    PYTHONPATH=. python benchmarks/bench_render.py --screenshot docs/render_frame.jpg   # the README picture
 
 Compares pyrender (EGL on a GPU, Mesa llvmpipe or OSMesa on CPU) with the numpy fallback. Uses the
 synthetic SMPL model by default (same vertex/face counts as the real one, so the cost is the same).

@@ -126,7 +126,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 class ProgressPrinter:
     """Progress on stderr: one line rewritten in place on a terminal, one line per change in a log file.
 
-    Repeated reports are dropped: on CPU the MViT stage reports between backbone blocks (to check cancel)
+    Repeated reports are dropped: on CPU the MViT stage reports inside each backbone pass (to check cancel)
     with the same count, which would otherwise fill a log with identical lines.
     """
 

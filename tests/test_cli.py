@@ -43,7 +43,7 @@ def test_stage_subcommands_take_no_trim_options(capsys: pytest.CaptureFixture[st
 
 def test_progress_in_a_log_is_one_line_per_change(capsys: pytest.CaptureFixture[str]) -> None:
     progress = ProgressPrinter()
-    for done in (0, 0, 0, 1, 1, 2):  # MViT reports between blocks with the same count
+    for done in (0, 0, 0, 1, 1, 2):  # MViT reports inside a backbone pass with the same count
         progress("Appearance features (MViT)", done, 2)
     progress("Rendering", 0, None)
     progress("Rendering", 0, None)

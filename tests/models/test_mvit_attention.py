@@ -102,6 +102,50 @@ def test_tiny_model_output_does_not_depend_on_chunk_size() -> None:
     torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-5, atol=1e-6)
 
 
+def test_forward_features_reports_every_attention_chunk_and_block() -> None:
+    """The hook a CPU run checks cancel with: after each chunk of query rows and after each block."""
+    model = build_mvit(TINY_MVIT_YAML)
+    init_random_weights(model, seed=5)
+    clip = torch.randn(1, 3, model.config.num_frames, 64, 64, generator=torch.Generator().manual_seed(2))
+    for module in model.modules():
+        if isinstance(module, MultiScaleAttention):
+            module.chunk_bytes = 4096
+    chunks: list[int] = []
+    originals = [block.attn.forward for block in model.blocks]
+    for i, block in enumerate(model.blocks):
+        real = originals[i]
+
+        def counted(x, thw, on_chunk=None, real=real, i=i):  # noqa: ANN001, ANN202
+            def tick() -> None:
+                chunks.append(i)
+                if on_chunk is not None:
+                    on_chunk()
+
+            return real(x, thw, tick)
+
+        block.attn.forward = counted
+    steps: list[int] = []
+    with torch.no_grad():
+        expected = model.forward_features(clip)
+        chunks.clear()
+        out = model.forward_features(clip, on_step=lambda: steps.append(len(chunks)))
+    torch.testing.assert_close(out, expected, rtol=0, atol=0)
+    assert len(set(chunks)) == len(model.blocks) and len(chunks) > 2 * len(model.blocks)  # several chunks each
+    assert len(steps) == len(chunks) + len(model.blocks)
+    assert steps == sorted(steps) and steps[0] == 1  # the first report comes after the first chunk
+
+    class Stop(Exception):
+        pass
+
+    def cancel() -> None:
+        raise Stop
+
+    chunks.clear()
+    with pytest.raises(Stop), torch.no_grad():
+        model.forward_features(clip, on_step=cancel)
+    assert chunks == [0]  # stopped inside the first block
+
+
 @pytest.mark.slow
 def test_full_size_block_chunked_equal_materialised() -> None:
     """Block 2 of the released model (q pooled 2x2, 4 heads, 312x374 clip), with 2 instead of 20 time steps so

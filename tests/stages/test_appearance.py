@@ -239,7 +239,7 @@ def test_out_of_memory_halves_the_batch_and_keeps_results(
         np.testing.assert_allclose(result[tid].embedding, expected[tid].embedding, rtol=1e-5, atol=1e-5)
 
 
-def test_cancel_is_checked_between_backbone_blocks_on_cpu(video: np.ndarray, model: MViT) -> None:
+def test_cancel_is_checked_inside_a_backbone_pass_on_cpu(video: np.ndarray, model: MViT) -> None:
     class Stop(Exception):
         pass
 
@@ -247,7 +247,7 @@ def test_cancel_is_checked_between_backbone_blocks_on_cpu(video: np.ndarray, mod
 
     def progress(stage: str, done: int, total: int | None) -> None:
         calls.append(done)
-        if len(calls) == 3:  # the 0/N start report, then block 0 of the first clip, then block 1: cancel there
+        if len(calls) == 3:  # the 0/N start report, then two reports inside the first clip's pass: cancel there
             raise Stop
 
     extractor = AppearanceExtractor({1: _track(np.arange(0, 30), 1)}, model, AppearanceConfig(batch_size=1), progress)
