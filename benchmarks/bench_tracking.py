@@ -16,7 +16,9 @@ import argparse
 import contextlib
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import torch
@@ -104,21 +106,14 @@ def old_student_t_975(dof: int) -> float:
 
 
 @contextlib.contextmanager
-def old_code():
-    patches = [
-        (phalp, "fuse_uv", old_fuse_uv),
-        (phalp, "_student_t_975", old_student_t_975),
-        (hmar_module.UVAutoencoder, "encode", old_encode),
-        (pose_module.PosePredictor, "predict_next", old_predict_next),
-    ]
-    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
-    for owner, name, value in patches:
-        setattr(owner, name, value)
-    try:
+def old_code() -> Iterator[None]:
+    with (
+        mock.patch.object(phalp, "fuse_uv", old_fuse_uv),
+        mock.patch.object(phalp, "_student_t_975", old_student_t_975),
+        mock.patch.object(hmar_module.UVAutoencoder, "encode", old_encode),
+        mock.patch.object(pose_module.PosePredictor, "predict_next", old_predict_next),
+    ):
         yield
-    finally:
-        for owner, name, value in saved:
-            setattr(owner, name, value)
 
 
 def run_scene(models, frames, old: bool, reps: int) -> tuple[float, dict]:

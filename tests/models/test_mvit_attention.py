@@ -111,11 +111,9 @@ def test_forward_features_reports_every_attention_chunk_and_block() -> None:
         if isinstance(module, MultiScaleAttention):
             module.chunk_bytes = 4096
     chunks: list[int] = []
-    originals = [block.attn.forward for block in model.blocks]
     for i, block in enumerate(model.blocks):
-        real = originals[i]
 
-        def counted(x, thw, on_chunk=None, real=real, i=i):  # noqa: ANN001, ANN202
+        def counted(x, thw, on_chunk=None, real=block.attn.forward, i=i):  # noqa: ANN001, ANN202
             def tick() -> None:
                 chunks.append(i)
                 if on_chunk is not None:
